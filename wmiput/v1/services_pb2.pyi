@@ -1,0 +1,139 @@
+from wmiput.v1 import object_pb2 as _object_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PutClassRequest(_message.Message):
+    __slots__ = ("namespace", "object", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    object: _object_pb2.WbemObject
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class PutClassResponse(_message.Message):
+    __slots__ = ("path", "relpath")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RELPATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    relpath: str
+    def __init__(self, path: _Optional[str] = ..., relpath: _Optional[str] = ...) -> None: ...
+
+class PutInstanceRequest(_message.Message):
+    __slots__ = ("namespace", "object", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    object: _object_pb2.WbemObject
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class PutInstanceResponse(_message.Message):
+    __slots__ = ("path", "relpath")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RELPATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    relpath: str
+    def __init__(self, path: _Optional[str] = ..., relpath: _Optional[str] = ...) -> None: ...
+
+class GetObjectRequest(_message.Message):
+    __slots__ = ("namespace", "path", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    path: str
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class GetObjectResponse(_message.Message):
+    __slots__ = ("object",)
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    object: _object_pb2.WbemObject
+    def __init__(self, object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ...) -> None: ...
+
+class DeleteClassRequest(_message.Message):
+    __slots__ = ("namespace", "class_name", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    class_name: str
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., class_name: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class DeleteClassResponse(_message.Message):
+    __slots__ = ("classes_deleted", "instances_deleted")
+    CLASSES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    classes_deleted: int
+    instances_deleted: int
+    def __init__(self, classes_deleted: _Optional[int] = ..., instances_deleted: _Optional[int] = ...) -> None: ...
+
+class DeleteInstanceRequest(_message.Message):
+    __slots__ = ("namespace", "path", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    path: str
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class DeleteInstanceResponse(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class CreateClassEnumRequest(_message.Message):
+    __slots__ = ("namespace", "superclass", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    SUPERCLASS_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    superclass: str
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., superclass: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class CreateClassEnumResponse(_message.Message):
+    __slots__ = ("object",)
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    object: _object_pb2.WbemObject
+    def __init__(self, object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ...) -> None: ...
+
+class CreateInstanceEnumRequest(_message.Message):
+    __slots__ = ("namespace", "class_name", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    class_name: str
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., class_name: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class CreateInstanceEnumResponse(_message.Message):
+    __slots__ = ("object",)
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    object: _object_pb2.WbemObject
+    def __init__(self, object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ...) -> None: ...
