@@ -1,0 +1,12 @@
+-- Delete one instance record if it is still the one the caller looked up.
+--
+-- KEYS[1] P:{i|ns|dynasty|b}:obj   KEYS[2] P:{i|ns|dynasty|b}:ver   KEYS[3] P:{i|ns|dynasty|b}:cls:<c>
+-- ARGV[1] identity   ARGV[2] expected "<version>:<class>"
+-- Returns {"OK"} / {"NOTFOUND"} / {"CONFLICT"} (changed meanwhile: look up again).
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur then return {'NOTFOUND'} end
+if cur ~= ARGV[2] then return {'CONFLICT'} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return {'OK'}

@@ -1,0 +1,44 @@
+-- Write one instance record, atomically, honouring the put flags.
+--
+-- KEYS[1] P:{i|ns|dynasty|b}:obj      identity -> record
+-- KEYS[2] P:{i|ns|dynasty|b}:ver      identity -> "<version>:<class>"
+-- KEYS[3] P:{i|ns|dynasty|b}:cls:<c>  identities of class c in the bucket
+-- KEYS[4] P:{s|ns}:changed            class -> schema version of its last change
+-- ARGV[1] identity   ARGV[2] class (lower)   ARGV[3] record bytes
+-- ARGV[4] mode: "create" (CREATE_ONLY), "update" (UPDATE_ONLY), "upsert" (CREATE_OR_UPDATE)
+-- ARGV[5] expected record version, or "" for any (partial updates read, merge, then write)
+-- ARGV[6] schema version the record was validated against
+-- ARGV[7..] the classes of the derivation (lower): none may have changed since ARGV[6]
+-- Returns {"OK", created 0|1, version} or {error, detail}.
+local validated = tonumber(ARGV[6])
+for i = 7, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[4], ARGV[i])
+  if not score or tonumber(score) > validated then
+    return {'SCHEMA', ARGV[i]}
+  end
+end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+local version, owner = 0, nil
+if cur then
+  local sep = string.find(cur, ':', 1, true)
+  version = tonumber(string.sub(cur, 1, sep - 1))
+  owner = string.sub(cur, sep + 1)
+end
+if owner and owner ~= ARGV[2] then
+  return {'MOVED', owner}
+end
+if ARGV[4] == 'create' and owner then
+  return {'EXISTS', owner}
+end
+if ARGV[4] == 'update' and not owner then
+  return {'NOTFOUND', ''}
+end
+if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= version then
+  return {'CONFLICT', tostring(version)}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], tostring(version + 1) .. ':' .. ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+local created = 0
+if not owner then created = 1 end
+return {'OK', created, version + 1}

@@ -1,0 +1,386 @@
+"""The WMI repository in Redis: classes and static instances, one atomic script per change.
+
+Validation happens in host.model against a cached schema snapshot; each write then runs as a
+Lua script that re-checks, atomically, what the validation assumed (existence and flags, the
+schema version the classes were read at, instance counts for class updates). A failed put
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from importlib import resources
+from typing import AsyncIterator
+
+from redis.asyncio import Redis
+
+from host.errors import WbemError
+from host.flags import WbemFlag
+from host.model import classes, instances, paths
+from host.model.classes import Limits, Schema
+from host.repository.keys import BUCKETS, Keys
+from host.repository.system_classes import NAMESPACE_CLASS, system_classes
+from wmiput.v1 import object_pb2 as pb
+
+DEFAULT_NAMESPACES = ("root", "root\\cimv2")
+DEFAULT_NAMESPACE = "root\\cimv2"
+RETRIES = 20  # optimistic steps that lost a race re-plan against fresh state; each loss means progress elsewhere
+SCAN_BATCH = 500
+
+
+def _script(name: str) -> str:
+    return resources.files("host.repository").joinpath(f"lua/{name}.lua").read_text()
+
+
+def _decode(raw: bytes) -> pb.WbemObject:
+    o = pb.WbemObject()
+    o.ParseFromString(raw)
+    return o
+
+
+@dataclass
+class PutResult:
+    path: str
+    relpath: str
+    created: bool
+
+
+class Repository:
+    def __init__(self, redis: Redis, *, prefix: str = "wmiput", limits: Limits | None = None,
+                 server: str = ".") -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.limits = limits or Limits()
+        self.server = server
+        self._schemas: dict[str, Schema] = {}
+        self._put_instance = redis.register_script(_script("put_instance"))
+        self._delete_instance = redis.register_script(_script("delete_instance"))
+        self._change_classes = redis.register_script(_script("change_classes"))
+
+    # ------------------------------------------------------------------ namespaces
+
+    async def init(self) -> None:
+        """Check the key layout and create the default namespaces."""
+        await self.redis.hsetnx(self.keys.layout, "buckets", BUCKETS)
+        stored = int(await self.redis.hget(self.keys.layout, "buckets"))
+        if stored != BUCKETS:
+            raise RuntimeError(f"the Redis data uses {stored} buckets per dynasty; this version uses {BUCKETS}")
+        for ns in DEFAULT_NAMESPACES:
+            await self.create_namespace(ns)
+
+    async def create_namespace(self, name: str) -> bool:
+        """Register a namespace and write its system classes; False if it existed."""
+        display = self._ns_text(name)
+        created = await self.redis.hsetnx(self.keys.namespaces, display.lower(), display)
+        if await self.redis.hlen(self.keys.classes(display)) == 0:
+            # Also completes a creation that stopped half-way: the classes are written in one step.
+            args: list[str | bytes] = []
+            for c in system_classes():
+                args += [c.class_name.lower(), c.SerializeToString(deterministic=True)]
+            await self._change_classes(
+                keys=[self.keys.classes(display), self.keys.schema_version(display), self.keys.changed(display)],
+                args=["", 0, 0, *args])
+        return bool(created)
+
+    async def namespaces(self) -> list[str]:
+        return sorted((v.decode() for v in (await self.redis.hgetall(self.keys.namespaces)).values()), key=str.lower)
+
+    @staticmethod
+    def _ns_text(name: str) -> str:
+        try:
+            return paths.join_namespace(paths.split_namespace(name or DEFAULT_NAMESPACE))
+        except paths.PathError as e:
+            raise WbemError("WBEM_E_INVALID_NAMESPACE", f"namespace {name!r} is not valid: {e}",
+                            parameter_info=name[:256]) from None
+
+    async def _namespace(self, name: str, operation: str) -> str:
+        text = self._ns_text(name)
+        display = await self.redis.hget(self.keys.namespaces, text.lower())
+        if display is None:
+            raise WbemError("WBEM_E_INVALID_NAMESPACE", f"namespace {text} does not exist", parameter_info=text,
+                            operation=operation)
+        return display.decode()
+
+    # ------------------------------------------------------------------ schema cache
+
+    async def schema(self, ns: str) -> Schema:
+        """The namespace's classes, refreshed from the per-class change log since the cached version."""
+        cached = self._schemas.get(ns.lower())
+        since = cached.version if cached is not None else -1
+        async with self.redis.pipeline(transaction=True) as p:
+            p.get(self.keys.schema_version(ns))
+            p.zrangebyscore(self.keys.changed(ns), f"({since}", "+inf")
+            version_raw, changed = await p.execute()
+        version = int(version_raw or 0)
+        if cached is not None and version == cached.version:
+            return cached
+        names = [c.decode() for c in changed]
+        raws = await self.redis.hmget(self.keys.classes(ns), names) if names else []
+        updates = {n: (_decode(r) if r is not None else None) for n, r in zip(names, raws)}
+        base = cached if cached is not None else Schema({}, version)
+        fresh = base.copy_with(updates)
+        fresh.version = version
+        self._schemas[ns.lower()] = fresh
+        return fresh
+
+    # ------------------------------------------------------------------ classes
+
+    async def put_class(self, namespace: str, obj: pb.WbemObject, flags: int) -> PutResult:
+        ns = await self._namespace(namespace, "PutClass")
+        for _ in range(RETRIES):
+            schema = await self.schema(ns)
+            plan = classes.plan_put_class(obj, flags, schema, self.limits)
+            path = f"\\\\{self.server}\\{ns}:{plan.local.class_name}"
+            if plan.noop:
+                return PutResult(path, plan.local.class_name, False)
+            check = [self.keys.members(ns, d, b, c) for c in plan.require_no_instances
+                     for d in [self._dynasty(schema, c)] for b in range(BUCKETS)]
+            triples = [k for c in plan.delete_instances_of for d in [self._dynasty(schema, c)]
+                       for b in range(BUCKETS)
+                       for k in (self.keys.records(ns, d, b), self.keys.versions(ns, d, b),
+                                 self.keys.members(ns, d, b, c))]
+            args: list[str | bytes | int] = [schema.version, len(check), len(triples) // 3]
+            for k, c in plan.writes.items():
+                args += [k, c.SerializeToString(deterministic=True)]
+            res = await self._change_classes(
+                keys=[self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns), *check, *triples],
+                args=args)
+            status = res[0].decode()
+            if status == "OK":
+                return PutResult(path, plan.local.class_name, plan.created)
+            if status == "INSTANCES":
+                raise WbemError("WBEM_E_CLASS_HAS_INSTANCES",
+                                f"class {plan.local.class_name} (or a subclass) has instances; the change needs "
+                                "none, or WBEM_FLAG_UPDATE_FORCE_MODE", parameter_info=plan.local.class_name,
+                                operation="PutClass")
+        raise WbemError("WBEM_E_FAILED", "the schema kept changing under this PutClass; try again",
+                        operation="PutClass")
+
+    @staticmethod
+    def _dynasty(schema: Schema, name: str) -> str:
+        return schema.chain(name)[0].class_name.lower()
+
+    async def delete_class(self, namespace: str, name: str, flags: int) -> tuple[int, int]:
+        ns = await self._namespace(namespace, "DeleteClass")
+        if flags & WbemFlag.USE_AMENDED_QUALIFIERS:
+            raise WbemError("WBEM_E_INVALID_PARAMETER", "DeleteClass does not take WBEM_FLAG_USE_AMENDED_QUALIFIERS",
+                            parameter_info="lFlags", operation="DeleteClass")
+        for _ in range(RETRIES):
+            schema = await self.schema(ns)
+            if not name or schema.get(name) is None:
+                raise WbemError("WBEM_E_NOT_FOUND", f"class {name!r} does not exist", parameter_info=name[:256],
+                                operation="DeleteClass")
+            if name.startswith("_"):
+                raise WbemError("WBEM_E_INVALID_OPERATION", f"{name} is a system class and cannot be deleted",
+                                parameter_info=name, operation="DeleteClass")
+            doomed = [name.lower()] + schema.descendants(name)
+            dyn = self._dynasty(schema, name)
+            triples = [k for c in doomed for b in range(BUCKETS)
+                       for k in (self.keys.records(ns, dyn, b), self.keys.versions(ns, dyn, b),
+                                 self.keys.members(ns, dyn, b, c))]
+            args: list[str | int] = [schema.version, 0, len(triples) // 3]
+            for c in doomed:
+                args += [c, ""]
+            res = await self._change_classes(
+                keys=[self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns), *triples], args=args)
+            if res[0] == b"OK":
+                return len(doomed), int(res[2])
+        raise WbemError("WBEM_E_FAILED", "the schema kept changing under this DeleteClass; try again",
+                        operation="DeleteClass")
+
+    async def get_class(self, namespace: str, name: str) -> pb.WbemObject:
+        ns = await self._namespace(namespace, "GetObject")
+        schema = await self.schema(ns)
+        if schema.get(name) is None:
+            raise WbemError("WBEM_E_NOT_FOUND", f"class {name!r} does not exist", parameter_info=name[:256],
+                            operation="GetObject")
+        return instances.class_view(schema, name, server=self.server, namespace=ns)
+
+    async def enum_classes(self, namespace: str, superclass: str, flags: int) -> AsyncIterator[pb.WbemObject]:
+        ns = await self._namespace(namespace, "CreateClassEnum")
+        schema = await self.schema(ns)
+        if superclass and schema.get(superclass) is None:
+            raise WbemError("WBEM_E_INVALID_CLASS", f"class {superclass!r} does not exist",
+                            parameter_info=superclass[:256], operation="CreateClassEnum")
+        names = schema.children(superclass) if flags & WbemFlag.SHALLOW else schema.descendants(superclass)
+        for n in names:
+            yield instances.class_view(schema, n, server=self.server, namespace=ns)
+
+    # ------------------------------------------------------------------ instances
+
+    async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int,
+                           ctx: pb.Context | None = None) -> PutResult:
+        ns = await self._namespace(namespace, "PutInstance")
+        for _ in range(RETRIES):
+            schema = await self.schema(ns)
+            plan = instances.plan_put_instance(obj, flags, ctx, schema, self.limits)
+            eff = schema.effective(plan.class_name)
+            if classes.is_dynamic(eff):
+                provider = classes.qualifier_string(eff.qualifiers, "provider") or ""
+                raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"{plan.class_name} is Dynamic (provider "
+                                f"{provider!r}); no provider is registered for it", parameter_info=provider,
+                                operation="PutInstance")
+            is_namespace = plan.class_name.lower() == NAMESPACE_CLASS
+            child_ns = ""
+            if is_namespace:
+                child_ns = self._child_namespace(ns, plan.record)
+            record, expected = plan.record, ""
+            b = Keys.bucket(plan.identity)
+            if plan.partial is not None:
+                cur = await self._read(ns, plan.dynasty, b, plan.identity)
+                if cur is None:
+                    raise WbemError("WBEM_E_NOT_FOUND", f"{plan.relpath} does not exist", parameter_info=plan.relpath,
+                                    operation="PutInstance")
+                stored, expected, _ = cur
+                record = instances.merge_partial(stored, plan.record, plan.partial)
+                instances.check_nulls(record, eff)
+            mode = "create" if flags & WbemFlag.CREATE_ONLY else "update" if flags & WbemFlag.UPDATE_ONLY else "upsert"
+            chain = [c.class_name.lower() for c in schema.chain(plan.class_name)]
+            if is_namespace and mode != "update":
+                await self.create_namespace(child_ns)
+            res = await self._put_instance(
+                keys=[self.keys.records(ns, plan.dynasty, b), self.keys.versions(ns, plan.dynasty, b),
+                      self.keys.members(ns, plan.dynasty, b, plan.class_name), self.keys.changed(ns)],
+                args=[plan.identity, plan.class_name.lower(), record.SerializeToString(deterministic=True), mode,
+                      expected, schema.version, *chain])
+            status, detail = res[0].decode(), res[1]
+            path = f"\\\\{self.server}\\{ns}:{plan.relpath}"
+            if status == "OK":
+                return PutResult(path, plan.relpath, bool(detail))
+            if status in ("SCHEMA", "CONFLICT"):
+                continue
+            if status == "EXISTS":
+                raise WbemError("WBEM_E_ALREADY_EXISTS", f"{plan.relpath} already exists", parameter_info=plan.relpath,
+                                operation="PutInstance")
+            if status == "NOTFOUND":
+                raise WbemError("WBEM_E_NOT_FOUND", f"{plan.relpath} does not exist", parameter_info=plan.relpath,
+                                operation="PutInstance")
+            if status == "MOVED":
+                owner = schema.get(detail.decode())
+                owner_name = owner.class_name if owner is not None else detail.decode()
+                raise WbemError("WBEM_E_ALREADY_EXISTS", f"the key of {plan.relpath} is taken by an instance of "
+                                f"{owner_name} in the same hierarchy; an instance cannot change class (delete it "
+                                "and create it again)", parameter_info=plan.relpath, operation="PutInstance")
+        raise WbemError("WBEM_E_FAILED", "the class or instance kept changing under this PutInstance; try again",
+                        operation="PutInstance")
+
+    @staticmethod
+    def _child_namespace(ns: str, record: pb.WbemObject) -> str:
+        name = next(p.value.string for p in record.properties if p.name.lower() == "name")
+        try:
+            return paths.join_namespace(paths.split_namespace(ns) + [name])
+        except paths.PathError:
+            raise WbemError("WBEM_E_INVALID_PARAMETER", f"{name!r} is not a valid namespace name",
+                            parameter_info="Name", operation="PutInstance") from None
+
+    async def _read(self, ns: str, dynasty: str, bucket: int, identity: str) -> tuple[pb.WbemObject, str, str] | None:
+        """(record, "<version>:<class>", class) of an instance, or None."""
+        async with self.redis.pipeline(transaction=True) as p:
+            p.hget(self.keys.records(ns, dynasty, bucket), identity)
+            p.hget(self.keys.versions(ns, dynasty, bucket), identity)
+            raw, ver = await p.execute()
+        if raw is None or ver is None:
+            return None
+        v = ver.decode()
+        return _decode(raw), v.split(":", 1)[0], v.split(":", 1)[1]
+
+    async def _locate(self, ns: str, path: paths.ObjectPath, schema: Schema, operation: str
+                      ) -> tuple[pb.WbemObject, str, str, int, str]:
+        """Find the instance a path names: (record, identity, dynasty, bucket, "<version>:<class>")."""
+        eff = instances.resolve_class(schema, path.class_name, operation)
+        identity = instances.identity_from_path(path, eff, operation)
+        dynasty = self._dynasty(schema, eff.class_name)
+        b = Keys.bucket(identity)
+        found = await self._read(ns, dynasty, b, identity)
+        # A path may name the instance through an ancestor class (polymorphic), never a sibling.
+        if found is None or schema.get(found[2]) is None or not schema.is_a(found[2], eff.class_name):
+            raise WbemError("WBEM_E_NOT_FOUND", f"{path.relpath()} does not exist", parameter_info=path.relpath(),
+                            operation=operation)
+        record, version, owner = found
+        return record, identity, dynasty, b, f"{version}:{owner}"
+
+    def _parse(self, text: str, operation: str) -> paths.ObjectPath:
+        try:
+            p = paths.parse_path(text, max_length=instances.MAX_PATH * 4)
+        except paths.PathError as e:
+            raise WbemError("WBEM_E_INVALID_OBJECT_PATH", f"{text[:200]!r}: {e}", parameter_info=text[:256],
+                            operation=operation) from None
+        if not p.class_name:
+            raise WbemError("WBEM_E_INVALID_OBJECT_PATH", f"{text[:200]!r} names no class", parameter_info=text[:256],
+                            operation=operation)
+        return p
+
+    async def get_object(self, namespace: str, path_text: str) -> pb.WbemObject:
+        path = self._parse(path_text, "GetObject")
+        ns = await self._namespace(path.namespace or namespace, "GetObject")
+        if path.is_class:
+            return await self.get_class(ns, path.class_name)
+        schema = await self.schema(ns)
+        record = (await self._locate(ns, path, schema, "GetObject"))[0]
+        return instances.instance_view(record, schema, server=self.server, namespace=ns)
+
+    async def delete_instance(self, namespace: str, path_text: str) -> str:
+        path = self._parse(path_text, "DeleteInstance")
+        if path.is_class:
+            raise WbemError("WBEM_E_INVALID_OBJECT_PATH", f"{path_text[:200]!r} names a class; use DeleteClass",
+                            parameter_info=path_text[:256], operation="DeleteInstance")
+        ns = await self._namespace(path.namespace or namespace, "DeleteInstance")
+        for _ in range(RETRIES):
+            schema = await self.schema(ns)
+            record, identity, dynasty, b, stamp = await self._locate(ns, path, schema, "DeleteInstance")
+            eff = schema.effective(record.class_name)
+            res = await self._delete_instance(
+                keys=[self.keys.records(ns, dynasty, b), self.keys.versions(ns, dynasty, b),
+                      self.keys.members(ns, dynasty, b, record.class_name)], args=[identity, stamp])
+            if res[0] == b"OK":
+                if record.class_name.lower() == NAMESPACE_CLASS:
+                    await self._drop_namespace(self._child_namespace(ns, record))
+                return f"\\\\{self.server}\\{ns}:{instances.relpath_of(record, eff)}"
+            if res[0] == b"NOTFOUND":
+                break
+        raise WbemError("WBEM_E_NOT_FOUND", f"{path.relpath()} does not exist", parameter_info=path.relpath(),
+                        operation="DeleteInstance")
+
+    async def _drop_namespace(self, ns: str) -> None:
+        """Unregister a namespace and its children at once, then reclaim their keys."""
+        doomed = [n for n in await self.namespaces() if n.lower() == ns.lower() or n.lower().startswith(ns.lower() + "\\")]
+        if doomed:
+            await self.redis.hdel(self.keys.namespaces, *[n.lower() for n in doomed])
+        for n in doomed:
+            self._schemas.pop(n.lower(), None)
+            await self.redis.unlink(self.keys.classes(n), self.keys.schema_version(n), self.keys.changed(n))
+            async for batch in self._scan(self.keys.instance_pattern(n)):
+                await self.redis.unlink(*batch)
+
+    async def _scan(self, pattern: str) -> AsyncIterator[list[bytes]]:
+        batch: list[bytes] = []
+        async for k in self.redis.scan_iter(match=pattern, count=SCAN_BATCH):
+            batch.append(k)
+            if len(batch) >= SCAN_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def enum_instances(self, namespace: str, class_name: str, flags: int) -> AsyncIterator[pb.WbemObject]:
+        ns = await self._namespace(namespace, "CreateInstanceEnum")
+        schema = await self.schema(ns)
+        instances.resolve_class(schema, class_name, "CreateInstanceEnum")
+        names = [class_name.lower()] + ([] if flags & WbemFlag.SHALLOW else schema.descendants(class_name))
+        dynasty = self._dynasty(schema, class_name)
+        for c in names:
+            if classes.is_dynamic(schema.effective(c)):
+                continue  # provider-backed instances come from providers, not the repository
+            for b in range(BUCKETS):
+                members, records = self.keys.members(ns, dynasty, b, c), self.keys.records(ns, dynasty, b)
+                cursor = 0
+                while True:
+                    cursor, ids = await self.redis.sscan(members, cursor, count=SCAN_BATCH)
+                    if ids:
+                        for raw in await self.redis.hmget(records, ids):
+                            if raw is not None:
+                                yield instances.instance_view(_decode(raw), schema, server=self.server, namespace=ns)
+                    if cursor == 0:
+                        break
+            await asyncio.sleep(0)
