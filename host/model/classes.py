@@ -304,7 +304,7 @@ def _check_qualifiers(quals: Iterable[pb.Qualifier], where: str, limits: Limits,
                     values.check_value(T.CIM_TYPE_STRING, False, q.value, what=f"{where} qualifier {q.name}",
                                        max_string=limits.max_string)
             except values.CimValueError as e:
-                raise _err(e.code, str(e), q.name) from None
+                raise _err(e.code, e.message, q.name) from None
         c = pb.Qualifier()
         c.CopyFrom(q)
         if not c.value.WhichOneof("kind"):
@@ -327,7 +327,7 @@ def _check_property(p: pb.Property, cls: str, limits: Limits, what: str = "prope
             values.check_value(p.type, p.is_array, p.value, what=f"{cls}.{p.name}", max_array=limits.max_array,
                                max_string=limits.max_string)
         except values.CimValueError as e:
-            raise _err(e.code, str(e), p.name) from None
+            raise _err(e.code, e.message, p.name) from None
         out.value.CopyFrom(values.normalize_value(p.type, p.is_array, p.value))
     return out
 

@@ -155,7 +155,7 @@ def _given_values(obj: pb.WbemObject, eff: pb.WbemObject, limits: Limits) -> dic
             values.check_value(cp.type, cp.is_array, p.value, what=f"{eff.class_name}.{cp.name}",
                                max_array=limits.max_array, max_string=limits.max_string)
         except values.CimValueError as e:
-            raise _err(e.code, str(e), cp.name) from None
+            raise _err(e.code, e.message, cp.name) from None
         if cp.type == T.CIM_TYPE_REFERENCE:
             for item in (p.value.array.items if cp.is_array else [p.value]):
                 try:

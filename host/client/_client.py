@@ -1,0 +1,137 @@
+"""The asyncio client: IWbemServices' calls over gRPC, failures raised as WbemError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Mapping
+
+import grpc
+from grpc_status import rpc_status
+
+from host.errors import WbemError
+from host.model import values
+from host.server.status import HRESULT_KEY
+from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import services_pb2 as api
+from wmiput.v1 import services_pb2_grpc as api_grpc
+from wmiput.v1 import status_pb2
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+@dataclass(frozen=True)
+class PutResult:
+    path: str
+    relpath: str
+
+
+def error_from_rpc(e: grpc.aio.AioRpcError) -> WbemError:
+    """The WbemError a failed call carries; transport failures become WBEM_E_TRANSPORT_FAILURE."""
+    status = rpc_status.from_call(e)  # type: ignore[arg-type]
+    if status is not None:
+        for d in status.details:
+            ext = status_pb2.ExtendedStatus()
+            if d.Unpack(ext):
+                return WbemError.from_proto(ext)
+    for k, v in e.trailing_metadata() or ():
+        if k == HRESULT_KEY:
+            return WbemError(int(v, 16), e.details() or "")
+    if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return WbemError("WBEM_E_TIMED_OUT", e.details() or "deadline exceeded")
+    return WbemError("WBEM_E_TRANSPORT_FAILURE", f"{e.code().name}: {e.details()}")
+
+
+def _context(ctx: Mapping[str, Any] | pb.Context | None) -> pb.Context | None:
+    if ctx is None or isinstance(ctx, pb.Context):
+        return ctx
+    c = pb.Context()
+    for k, v in ctx.items():
+        nv = c.values.add(name=k)
+        pv = values.from_python(v)
+        if pv is not None:
+            nv.value.CopyFrom(pv)
+    return c
+
+
+class WbemClient:
+    """`async with await WbemClient.connect("127.0.0.1:50051") as c: await c.put_class(...)`."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, namespace: str, timeout: float | None) -> None:
+        self.channel = channel
+        self.namespace = namespace
+        self.timeout = timeout
+        self.stub = api_grpc.WbemServiceStub(channel)
+
+    @classmethod
+    async def connect(cls, target: str = DEFAULT_TARGET, *, namespace: str = "root\\cimv2",
+                      timeout: float | None = 30.0, max_message_bytes: int = 64 * 1024 * 1024) -> "WbemClient":
+        channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", max_message_bytes),
+                                                             ("grpc.max_send_message_length", max_message_bytes)])
+        return cls(channel, namespace=namespace, timeout=timeout)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> "WbemClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _unary(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request, timeout=self.timeout)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+
+    async def _stream(self, method: Any, request: Any) -> AsyncIterator[pb.WbemObject]:
+        try:
+            async for reply in method(request, timeout=self.timeout):
+                yield reply.object
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+
+    def _ns(self, namespace: str | None) -> str:
+        return namespace if namespace is not None else self.namespace
+
+    async def put_class(self, obj: pb.WbemObject, flags: int = 0, *, context: Mapping[str, Any] | None = None,
+                        namespace: str | None = None) -> PutResult:
+        r = await self._unary(self.stub.PutClass, api.PutClassRequest(
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)))
+        return PutResult(r.path, r.relpath)
+
+    async def put_instance(self, obj: pb.WbemObject, flags: int = 0, *, context: Mapping[str, Any] | None = None,
+                           namespace: str | None = None) -> PutResult:
+        r = await self._unary(self.stub.PutInstance, api.PutInstanceRequest(
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)))
+        return PutResult(r.path, r.relpath)
+
+    async def get_object(self, path: str, flags: int = 0, *, namespace: str | None = None) -> pb.WbemObject:
+        r = await self._unary(self.stub.GetObject, api.GetObjectRequest(
+            namespace=self._ns(namespace), path=path, flags=int(flags)))
+        return r.object
+
+    async def delete_class(self, name: str, flags: int = 0, *, namespace: str | None = None) -> tuple[int, int]:
+        r = await self._unary(self.stub.DeleteClass, api.DeleteClassRequest(
+            namespace=self._ns(namespace), class_name=name, flags=int(flags)))
+        return r.classes_deleted, r.instances_deleted
+
+    async def delete_instance(self, path: str, flags: int = 0, *, namespace: str | None = None) -> str:
+        r = await self._unary(self.stub.DeleteInstance, api.DeleteInstanceRequest(
+            namespace=self._ns(namespace), path=path, flags=int(flags)))
+        return r.path
+
+    def enum_classes(self, superclass: str = "", flags: int = 0, *, namespace: str | None = None
+                     ) -> AsyncIterator[pb.WbemObject]:
+        return self._stream(self.stub.CreateClassEnum, api.CreateClassEnumRequest(
+            namespace=self._ns(namespace), superclass=superclass, flags=int(flags)))
+
+    def enum_instances(self, class_name: str, flags: int = 0, *, namespace: str | None = None
+                       ) -> AsyncIterator[pb.WbemObject]:
+        return self._stream(self.stub.CreateInstanceEnum, api.CreateInstanceEnumRequest(
+            namespace=self._ns(namespace), class_name=class_name, flags=int(flags)))
+
+    async def create_namespace(self, name: str, *, parent: str = "root") -> PutResult:
+        """Create parent\\name the WMI way: put an instance of __NAMESPACE in the parent."""
+        from host.client._objects import instance
+        return await self.put_instance(instance("__NAMESPACE", Name=name), namespace=parent)

@@ -1,0 +1,107 @@
+"""The host process: Redis (embedded or configured), the repository, and the gRPC server with
+health checking and reflection; graceful shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
+
+from host import logs
+from host.config import Settings
+from host.redis_server import EmbeddedRedis
+from host.repository.store import Repository
+from host.server.servicer import SERVICE, WbemServicer
+
+log = logs.get("wmiput.host")
+
+
+class Host:
+    """Start with `await host.start()`, stop with `await host.stop()`; or `async with Host(settings)`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded: EmbeddedRedis | None = None
+        self.redis: Redis | None = None
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._stopped = asyncio.Event()
+
+    @property
+    def target(self) -> str:
+        host = self.settings.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        s = self.settings
+        url = s.redis_url
+        if not url:
+            self.embedded = EmbeddedRedis(Path(s.data_dir) / "redis", appendfsync=s.appendfsync)
+            await asyncio.to_thread(self.embedded.start)
+            url = self.embedded.url
+            log.info("embedded redis started", url=url, data_dir=str(self.embedded.data_dir),
+                     pid=self.embedded.pid, appendfsync=s.appendfsync)
+        self.redis = Redis.from_url(url, health_check_interval=30)
+        repo = Repository(self.redis, prefix=s.prefix, limits=s.limits(), server=s.server_name)
+        await repo.init()
+        # gRPC's own cap sits above ours so that oversized requests reach our decoder and get
+        # WBEM_E_QUOTA_VIOLATION; only absurd sizes (4x) meet gRPC's RESOURCE_EXHAUSTED.
+        hard = s.max_message_bytes * 4
+        self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", hard),
+                                               ("grpc.max_send_message_length", hard),
+                                               ("grpc.so_reuseport", 0)])
+        self.server.add_generic_rpc_handlers([WbemServicer(repo, max_message_bytes=s.max_message_bytes).handler()])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.port = self.server.add_insecure_port(s.listen)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {s.listen}")
+        await self.server.start()
+        for svc in ("", SERVICE.full_name):
+            await self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
+        log.info("host serving", listen=self.target, namespaces=await repo.namespaces(), prefix=s.prefix,
+                 security="none: loopback only" if s.listen.startswith(("127.", "localhost", "[::1]"))
+                 else "none: WARNING, listening beyond loopback without authentication")
+
+    async def stop(self) -> None:
+        """Refuse new calls, let in-flight ones finish within the grace period, then release everything."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(self.settings.grace_seconds)
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+        log.info("host stopped")
+
+    async def __aenter__(self) -> "Host":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT."""
+    host = Host(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await host.start()
+        await stop.wait()
+        log.info("shutting down", grace_seconds=settings.grace_seconds)
+    finally:
+        await host.stop()

@@ -1,0 +1,85 @@
+"""Polling helpers for tests: wait on a condition with a deadline instead of sleeping.
+
+Tests synchronise only through these (never a bare ``sleep`` to "give it time").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["async_wait_for", "wait_for"]
+
+
+def _describe(predicate: Callable[..., Any], message: str | None) -> str:
+    return message or getattr(predicate, "__qualname__", None) or repr(predicate)
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str | None = None,
+) -> T:
+    """Call ``predicate`` until it returns a truthy value (returned) or ``timeout`` expires.
+
+    Raises AssertionError on timeout, with the last falsy value or exception for context.
+    Exceptions raised by the predicate count as "not yet"; the last one is chained.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            last = predicate()
+            last_exc = None
+            if last:
+                return last
+        except AssertionError as exc:  # allow predicates written with plain asserts
+            last_exc = exc
+        except Exception as exc:
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.2f}s waiting for {_describe(predicate, message)} "
+                f"(last value {last!r}, last error {last_exc!r})"
+            ) from last_exc
+        time.sleep(interval)
+
+
+async def async_wait_for(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str | None = None,
+) -> T:
+    """Async variant of :func:`wait_for`; ``predicate`` may be sync or async."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+            if inspect.isawaitable(result):
+                remaining = max(deadline - loop.time(), 0.001)
+                result = await asyncio.wait_for(result, timeout=remaining)
+            last = result
+            last_exc = None
+            if last:
+                return last  # type: ignore[return-value]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # includes AssertionError and the wait_for TimeoutError
+            last_exc = exc
+        if loop.time() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.2f}s waiting for {_describe(predicate, message)} "
+                f"(last value {last!r}, last error {last_exc!r})"
+            ) from last_exc
+        await asyncio.sleep(interval)
