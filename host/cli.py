@@ -1,0 +1,258 @@
+"""The `wmiput` command: run the host, and put, get, delete and enumerate from the shell.
+
+Exit codes: 0 success, 1 the call failed with a WBEM_E_* HRESULT (printed), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import fields
+from typing import Any
+
+from google.protobuf import json_format
+
+from host.client import WbemClient, WbemError, WbemFlag, instance, parse_type, prop, qualifier, to_dict, wmi_class
+from host.client._objects import TYPES
+from host.config import Settings, env_name
+from host.model import values
+from wmiput.v1 import object_pb2 as pb
+
+EPILOG = """\
+examples:
+  wmiput serve                                   # embedded Redis under ./data, gRPC on 127.0.0.1:50051
+  wmiput put-class Vendor_Disk --prop Id:string:key --prop SizeMB:uint32=0
+  wmiput put-class Vendor_SSD --superclass Vendor_Disk --prop Wear:uint8
+  wmiput put-instance Vendor_SSD Id=disk1 SizeMB=512 Wear=3 --create-only
+  wmiput get 'Vendor_Disk.Id="disk1"'
+  wmiput enum-instances Vendor_Disk
+  wmiput delete 'Vendor_SSD.Id="disk1"'
+  wmiput create-namespace test                   # root\\test, by putting a __NAMESPACE instance
+"""
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default=None, metavar="HOST:PORT",
+                        help=f"the host's gRPC address (env WMIPUT_TARGET; default 127.0.0.1:50051)")
+    parser.add_argument("-n", "--namespace", default="root\\cimv2", help="namespace (default root\\cimv2)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
+
+
+def _put_flags(parser: argparse.ArgumentParser, *, class_modes: bool) -> None:
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--create-only", action="store_true", help="fail with WBEM_E_ALREADY_EXISTS if it exists")
+    g.add_argument("--update-only", action="store_true", help="fail with WBEM_E_NOT_FOUND if it does not exist")
+    if class_modes:
+        m = parser.add_mutually_exclusive_group()
+        m.add_argument("--safe", action="store_true", help="update mode safe (WBEM_FLAG_UPDATE_SAFE_MODE)")
+        m.add_argument("--force", action="store_true", help="update mode force (WBEM_FLAG_UPDATE_FORCE_MODE)")
+    parser.add_argument("--amended", action="store_true", help="WBEM_FLAG_USE_AMENDED_QUALIFIERS")
+    parser.add_argument("--flags", type=lambda s: int(s, 0), default=0, help="extra raw flag bits, e.g. 0x10000")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wmiput", description="WMI's write path (PutClass, PutInstance) as a gRPC service on Redis.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the host (gRPC front door + repository)",
+                       description="Run the host. Every option also reads the environment variable shown; "
+                       "a flag wins over the environment.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    defaults = Settings.from_env({})
+    for f in fields(Settings):
+        s.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)), default=None,
+                       metavar=f.name.upper(), help=f"env {env_name(f.name)} (default: {getattr(defaults, f.name)})")
+
+    pc = sub.add_parser("put-class", help="create or update a class (PutClass)",
+                        description="Create or update a class from options, or from a JSON WbemObject.")
+    pc.add_argument("name", nargs="?", help="class name (omit with --json)")
+    pc.add_argument("--superclass", default="")
+    pc.add_argument("--prop", action="append", default=[], metavar="NAME:TYPE[:key][=DEFAULT]",
+                    help=f"a property, e.g. Id:string:key, Size:uint32=5, Tags:string[]; types: {', '.join(TYPES)}")
+    pc.add_argument("--qualifier", action="append", default=[], metavar="NAME[=VALUE]",
+                    help="a class qualifier, e.g. Abstract, Description=\"text\" (value as JSON)")
+    pc.add_argument("--json", metavar="FILE", help="a WbemObject in protobuf JSON ('-' for stdin)")
+    _put_flags(pc, class_modes=True)
+    _target(pc)
+
+    pi = sub.add_parser("put-instance", help="create or update an instance (PutInstance)",
+                        description="Values are typed by the class: the command reads the class first. "
+                        "NAME=null puts NULL; arrays as JSON: Tags='[\"a\",\"b\"]'.")
+    pi.add_argument("class_name", nargs="?")
+    pi.add_argument("values", nargs="*", metavar="NAME=VALUE")
+    pi.add_argument("--json", metavar="FILE", help="a WbemObject in protobuf JSON ('-' for stdin)")
+    _put_flags(pi, class_modes=False)
+    _target(pi)
+
+    g = sub.add_parser("get", help="read a class or an instance by path (GetObject)")
+    g.add_argument("path")
+    g.add_argument("--proto-json", action="store_true", help="print the full WbemObject as protobuf JSON")
+    _target(g)
+
+    d = sub.add_parser("delete", help="delete a class (and its subclasses) or an instance, by path")
+    d.add_argument("path")
+    _target(d)
+
+    for name, what in (("enum-classes", "subclasses of a class, or every class (CreateClassEnum)"),
+                       ("enum-instances", "instances of a class (CreateInstanceEnum)")):
+        e = sub.add_parser(name, help=what)
+        e.add_argument("class_name", nargs="?" if name == "enum-classes" else None, default="")
+        e.add_argument("--shallow", action="store_true", help="direct subclasses / own instances only")
+        _target(e)
+
+    ns = sub.add_parser("create-namespace", help="create a namespace (puts a __NAMESPACE instance in the parent)")
+    ns.add_argument("name", help="the new namespace's name, e.g. test")
+    ns.add_argument("--parent", default="root")
+    _target(ns)
+    return p
+
+
+def _flags(a: argparse.Namespace) -> int:
+    f = a.flags
+    f |= WbemFlag.CREATE_ONLY if a.create_only else 0
+    f |= WbemFlag.UPDATE_ONLY if a.update_only else 0
+    f |= WbemFlag.UPDATE_SAFE_MODE if getattr(a, "safe", False) else 0
+    f |= WbemFlag.UPDATE_FORCE_MODE if getattr(a, "force", False) else 0
+    f |= WbemFlag.USE_AMENDED_QUALIFIERS if a.amended else 0
+    return int(f)
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _read_json_object(path: str) -> pb.WbemObject:
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    return json_format.Parse(text, pb.WbemObject())
+
+
+def _class_from_args(a: argparse.Namespace) -> pb.WbemObject:
+    props = []
+    for spec in a.prop:
+        head, _, default = spec.partition("=")
+        parts = head.split(":")
+        if len(parts) < 2:
+            raise SystemExit(f"--prop {spec!r}: expected NAME:TYPE[:key][=DEFAULT]")
+        t, is_array = parse_type(parts[1])
+        key = "key" in (x.lower() for x in parts[2:])
+        dv = _typed(default, t, is_array) if default else None
+        props.append(prop(parts[0], parts[1], dv, key=key))
+    quals = [qualifier(n, _json_value(v) if sep else True) for n, sep, v in (q.partition("=") for q in a.qualifier)]
+    return wmi_class(a.name, *props, superclass=a.superclass, qualifiers=quals)
+
+
+def _typed(text: str, cim_type: int, is_array: bool) -> Any:
+    """A command-line value converted for a property of the given type."""
+    if text.lower() == "null":
+        return None
+    if is_array:
+        items = _json_value(text)
+        if not isinstance(items, list):
+            raise SystemExit(f"{text!r}: an array property takes a JSON list")
+        return [_typed(json.dumps(i) if not isinstance(i, str) else i, cim_type, False) for i in items]
+    T = pb.CimType
+    if cim_type in (T.CIM_TYPE_REAL32, T.CIM_TYPE_REAL64):
+        return float(text)
+    if cim_type == T.CIM_TYPE_BOOLEAN:
+        if text.lower() not in ("true", "false"):
+            raise SystemExit(f"{text!r}: a boolean is true or false")
+        return text.lower() == "true"
+    if cim_type in (T.CIM_TYPE_STRING, T.CIM_TYPE_DATETIME, T.CIM_TYPE_REFERENCE):
+        return text
+    if cim_type == T.CIM_TYPE_OBJECT:
+        return json_format.Parse(text, pb.WbemObject())
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise SystemExit(f"{text!r}: expected an integer") from None
+
+
+async def _instance_from_args(c: WbemClient, a: argparse.Namespace) -> pb.WbemObject:
+    cls = await c.get_object(a.class_name)
+    types = {p.name.lower(): (p.type, p.is_array) for p in cls.properties}
+    vals: dict[str, Any] = {}
+    for item in a.values:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{item!r}: expected NAME=VALUE")
+        t = types.get(name.lower())
+        vals[name] = _typed(text, *t) if t else text  # unknown names go as text; the host says which
+    return instance(a.class_name, vals)
+
+
+def _print(obj: pb.WbemObject, proto_json: bool = False) -> None:
+    if proto_json:
+        print(json_format.MessageToJson(obj))
+        return
+    print(json.dumps(to_dict(obj), default=lambda o: json_format.MessageToDict(o) if isinstance(o, pb.WbemObject)
+                     else str(o), ensure_ascii=False))
+
+
+async def _run(a: argparse.Namespace) -> int:
+    import os
+    target = a.target or os.environ.get("WMIPUT_TARGET") or "127.0.0.1:50051"
+    async with await WbemClient.connect(target, namespace=a.namespace, timeout=a.timeout) as c:
+        if a.command == "put-class":
+            if not a.json and not a.name:
+                raise SystemExit("put-class: give a class name or --json FILE")
+            obj = _read_json_object(a.json) if a.json else _class_from_args(a)
+            print((await c.put_class(obj, _flags(a))).path)
+        elif a.command == "put-instance":
+            if not a.json and not a.class_name:
+                raise SystemExit("put-instance: give a class name or --json FILE")
+            obj = _read_json_object(a.json) if a.json else await _instance_from_args(c, a)
+            print((await c.put_instance(obj, _flags(a))).path)
+        elif a.command == "get":
+            _print(await c.get_object(a.path), a.proto_json)
+        elif a.command == "delete":
+            from host.model.paths import PathError, parse_path
+            try:
+                is_class = parse_path(a.path).is_class
+            except PathError as e:
+                raise WbemError("WBEM_E_INVALID_OBJECT_PATH", str(e)) from None
+            if is_class:
+                n, i = await c.delete_class(a.path)
+                print(f"deleted {n} class(es) and {i} instance(s)")
+            else:
+                print(f"deleted {await c.delete_instance(a.path)}")
+        elif a.command in ("enum-classes", "enum-instances"):
+            fl = WbemFlag.SHALLOW if a.shallow else 0
+            it = c.enum_classes(a.class_name, fl) if a.command == "enum-classes" else c.enum_instances(a.class_name, fl)
+            n = 0
+            async for o in it:
+                n += 1
+                print(o.system.relpath if a.command == "enum-classes" else o.system.path)
+            print(f"{n} object(s)", file=sys.stderr)
+        elif a.command == "create-namespace":
+            await c.create_namespace(a.name, parent=a.parent)
+            print(f"{a.parent}\\{a.name}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    if a.command == "serve":
+        from host import logs
+        from host.server.app import serve
+        settings = Settings.from_env(**{f.name: getattr(a, f.name) for f in fields(Settings)})
+        logs.configure(settings.log_format, settings.log_level)
+        asyncio.run(serve(settings))
+        return 0
+    try:
+        return asyncio.run(_run(a))
+    except WbemError as e:
+        print(f"error: {e.name} (0x{int(e.hresult):08X}): {e.description}", file=sys.stderr)
+        return 1
+    except (OSError, values.CimValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
