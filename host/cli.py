@@ -60,11 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the host (gRPC front door + repository)",
                        description="Run the host. Every option also reads the environment variable shown; "
-                       "a flag wins over the environment.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       "a flag wins over the environment.")
     defaults = Settings.from_env({})
     for f in fields(Settings):
         s.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)), default=None,
-                       metavar=f.name.upper(), help=f"env {env_name(f.name)} (default: {getattr(defaults, f.name)})")
+                       metavar=f.name.split("_")[-1].upper(),
+                       help=f"{f.metadata['help']} [{env_name(f.name)}; default {getattr(defaults, f.name)!r}]")
 
     pc = sub.add_parser("put-class", help="create or update a class (PutClass)",
                         description="Create or update a class from options, or from a JSON WbemObject.")

@@ -9,37 +9,37 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from host.model.classes import Limits
 
 ENV_PREFIX = "WMIPUT_"
 
 
+def _opt(default: object, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class Settings:
-    # Where gRPC listens. Loopback by default: no authentication exists yet.
-    listen: str = "127.0.0.1:50051"
-    # A Redis URL; empty starts the embedded redis-server under data_dir.
-    redis_url: str = ""
-    data_dir: str = "data"
-    # Prefix of every Redis key, so several deployments can share one Redis.
-    prefix: str = "wmiput"
-    # __SERVER in object paths.
-    server_name: str = field(default_factory=lambda: socket.gethostname().split(".")[0] or ".")
-    log_format: str = "auto"  # json | console | auto (console on a terminal)
-    log_level: str = "info"
-    # Seconds in-flight calls get to finish after SIGTERM.
-    grace_seconds: float = 10.0
-    # Requests larger than this are refused with WBEM_E_QUOTA_VIOLATION.
-    max_message_bytes: int = 16 * 1024 * 1024
-    max_properties: int = 1024
-    max_qualifiers: int = 256
-    max_array_items: int = 100_000
-    max_string_chars: int = 1_048_576
-    max_identifier_chars: int = 4096
-    max_hierarchy_depth: int = 64
-    # Embedded Redis durability: "always" survives a crash with no acknowledged write lost.
-    appendfsync: str = "always"
+    listen: str = _opt("127.0.0.1:50051", "gRPC address; loopback by default, as there is no authentication yet")
+    redis_url: str = _opt("", "Redis URL (redis://, rediss://, unix://); empty starts the embedded redis-server")
+    data_dir: str = _opt("data", "where the embedded Redis keeps its append-only file")
+    prefix: str = _opt("wmiput", "prefix of every Redis key, so deployments can share one Redis")
+    server_name: str = field(default_factory=lambda: socket.gethostname().split(".")[0] or ".",
+                             metadata={"help": "__SERVER in object paths (default: this machine's name)"})
+    log_format: str = _opt("auto", "json, console, or auto (console on a terminal)")
+    log_level: str = _opt("info", "debug, info, warning or error")
+    grace_seconds: float = _opt(10.0, "seconds in-flight calls get to finish after SIGTERM")
+    max_message_bytes: int = _opt(16 * 1024 * 1024, "larger requests get WBEM_E_QUOTA_VIOLATION")
+    max_properties: int = _opt(1024, "properties per class (WBEM_E_TOO_MANY_PROPERTIES)")
+    max_qualifiers: int = _opt(256, "qualifiers per class, property or instance")
+    max_array_items: int = _opt(100_000, "items in one array value")
+    max_string_chars: int = _opt(1_048_576, "characters in one string value")
+    max_identifier_chars: int = _opt(4096, "characters in a class, property or qualifier name")
+    max_hierarchy_depth: int = _opt(64, "classes in one derivation")
+    appendfsync: str = _opt("always", "embedded Redis fsync policy: always (no acknowledged write lost), "
+                            "everysec, no")
 
     def limits(self) -> Limits:
         return Limits(max_identifier=self.max_identifier_chars, max_properties=self.max_properties,

@@ -1,0 +1,21 @@
+# One command per job, shared by people and CI (.ci/run calls `make test`).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: serve test
+serve: $(VENV)/.installed ## run the host on the embedded Redis (data under ./data)
+	$(VENV)/bin/wmiput serve
+
+test: $(VENV)/.installed examples/node/node_modules/.installed ## the whole suite
+	$(PY) scripts/gen_protos.py --check
+	$(VENV)/bin/pytest
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The Node.js client example and its test need @grpc/grpc-js; without node they are skipped.
+examples/node/node_modules/.installed: examples/node/package-lock.json
+	if command -v npm >/dev/null; then cd examples/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
