@@ -72,15 +72,16 @@ class Repository:
     async def create_namespace(self, name: str) -> bool:
         """Register a namespace and write its system classes; False if it existed."""
         display = self._ns_text(name)
-        created = await self.redis.hsetnx(self.keys.namespaces, display.lower(), display)
         if await self.redis.hlen(self.keys.classes(display)) == 0:
-            # Also completes a creation that stopped half-way: the classes are written in one step.
+            # System classes first, so a namespace is never visible without them; this also
+            # completes a creation that stopped half-way.
             args: list[str | bytes] = []
             for c in system_classes():
                 args += [c.class_name.lower(), c.SerializeToString(deterministic=True)]
             await self._change_classes(
                 keys=[self.keys.classes(display), self.keys.schema_version(display), self.keys.changed(display)],
                 args=["", 0, 0, *args])
+        created = await self.redis.hsetnx(self.keys.namespaces, display.lower(), display)
         return bool(created)
 
     async def namespaces(self) -> list[str]:
@@ -115,6 +116,9 @@ class Repository:
         version = int(version_raw or 0)
         if cached is not None and version == cached.version:
             return cached
+        if cached is not None and version < cached.version:  # the keys were reset under us: read everything
+            self._schemas.pop(ns.lower(), None)
+            return await self.schema(ns)
         names = [c.decode() for c in changed]
         raws = await self.redis.hmget(self.keys.classes(ns), names) if names else []
         updates = {n: (_decode(r) if r is not None else None) for n, r in zip(names, raws)}
@@ -348,8 +352,15 @@ class Repository:
         if doomed:
             await self.redis.hdel(self.keys.namespaces, *[n.lower() for n in doomed])
         for n in doomed:
-            self._schemas.pop(n.lower(), None)
-            await self.redis.unlink(self.keys.classes(n), self.keys.schema_version(n), self.keys.changed(n))
+            # Deleting the classes through the change log (not the keys) keeps the schema version
+            # rising, so every host's cache sees them go even if the namespace is created again.
+            names = await self.redis.hkeys(self.keys.classes(n))
+            if names:
+                args: list[str | bytes | int] = ["", 0, 0]
+                for c in names:
+                    args += [c, ""]
+                await self._change_classes(
+                    keys=[self.keys.classes(n), self.keys.schema_version(n), self.keys.changed(n)], args=args)
             async for batch in self._scan(self.keys.instance_pattern(n)):
                 await self.redis.unlink(*batch)
 
