@@ -8,6 +8,7 @@ serve: $(VENV)/.installed ## run the host on the embedded Redis (data under ./da
 
 test: $(VENV)/.installed examples/node/node_modules/.installed ## the whole suite
 	$(PY) scripts/gen_protos.py --check
+	bash scripts/buf_lint.sh
 	$(VENV)/bin/pytest
 
 $(VENV)/.installed: pyproject.toml

@@ -50,7 +50,7 @@ EXCLUSIVE = (F.UPDATE_ONLY | F.CREATE_ONLY, F.UPDATE_SAFE_MODE | F.UPDATE_FORCE_
 
 def check_flags(operation: str, flags: int) -> int:
     """Validate `flags` for `operation`; return them unchanged."""
-    allowed = ALLOWED[operation]
+    allowed = int(ALLOWED[operation])  # an int: ~ of an IntFlag only inverts the flag's own bits
     if flags < 0 or flags > 0xFFFFFFFF or flags & ~allowed:
         raise WbemError(
             "WBEM_E_INVALID_PARAMETER",

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["async_wait_for", "wait_for"]
+__all__ = ["async_wait_for", "redis_snapshot", "wait_for"]
 
 
 def _describe(predicate: Callable[..., Any], message: str | None) -> str:
@@ -83,3 +83,24 @@ async def async_wait_for(
                 f"(last value {last!r}, last error {last_exc!r})"
             ) from last_exc
         await asyncio.sleep(interval)
+
+
+async def redis_snapshot(redis: Any, prefix: str) -> dict[bytes, tuple[str, Any]]:
+    """Every key under `prefix:` with its type and full content: the "nothing changed" oracle."""
+    out: dict[bytes, tuple[str, Any]] = {}
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        kind = (await redis.type(key)).decode()
+        if kind == "hash":
+            content: Any = await redis.hgetall(key)
+        elif kind == "set":
+            content = frozenset(await redis.smembers(key))
+        elif kind == "string":
+            content = await redis.get(key)
+        elif kind == "zset":
+            content = tuple(await redis.zrange(key, 0, -1, withscores=True))
+        elif kind == "list":
+            content = tuple(await redis.lrange(key, 0, -1))
+        else:
+            content = await redis.dump(key)
+        out[key] = (kind, content)
+    return out

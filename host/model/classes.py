@@ -16,7 +16,7 @@ Update modes (reference §9.2):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from host.errors import WbemError
 from host.flags import WbemFlag
@@ -473,9 +473,33 @@ def _important(changed: set[str], old: Iterable[pb.Qualifier], new: Iterable[pb.
     return False
 
 
+def canonical(obj: pb.WbemObject) -> bytes:
+    """A class definition's bytes with members and qualifiers in name order: the order a client
+    lists them in is not part of the class (GetObject lists inherited members first)."""
+    c = pb.WbemObject()
+    c.CopyFrom(obj)
+
+    def sort(items: Any) -> None:
+        ordered = sorted(items, key=lambda x: x.name.lower())
+        copies = [type(x)() for x in ordered]
+        for dst, src in zip(copies, ordered):
+            dst.CopyFrom(src)
+        del items[:]
+        items.extend(copies)
+
+    sort(c.qualifiers)
+    for p in c.properties:
+        sort(p.qualifiers)
+    for m in c.methods:
+        sort(m.qualifiers)
+    sort(c.properties)
+    sort(c.methods)
+    return c.SerializeToString(deterministic=True)
+
+
 def classify_change(old: pb.WbemObject, new: pb.WbemObject) -> tuple[bool, bool, bool]:
     """(changed at all, important, structural) for an update of a class's local definition."""
-    if old.SerializeToString(deterministic=True) == new.SerializeToString(deterministic=True):
+    if canonical(old) == canonical(new):
         return False, False, False
     structural = old.superclass.lower() != new.superclass.lower()
     cq = _qual_changes(old.qualifiers, new.qualifiers)
@@ -581,7 +605,9 @@ def plan_put_class(obj: pb.WbemObject, flags: int, schema: Schema, limits: Limit
     if old is not None and flags & WbemFlag.USE_AMENDED_QUALIFIERS:
         local = _keep_stored_amended(old, local)
     if old is not None:
-        local.class_name = old.class_name if old.class_name == name else name
+        local.class_name = old.class_name  # names are case-insensitive: the first spelling stays
+    if obj.superclass:
+        local.superclass = schema.get(obj.superclass).class_name  # type: ignore[union-attr]  # the parent's spelling
     check_structure(local, schema, limits)
     plan = ClassPlan(name=name, local=local, created=old is None, writes={key: local})
     if old is None:

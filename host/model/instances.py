@@ -107,7 +107,7 @@ def plan_put_instance(obj: pb.WbemObject, flags: int, ctx: pb.Context | None, sc
     partial = partial_properties(ctx, flags, eff)
     record = pb.WbemObject(genus=pb.GENUS_INSTANCE, class_name=eff.class_name)
     record.qualifiers.extend(classes._check_qualifiers(obj.qualifiers, eff.class_name, limits))
-    given = _given_values(obj, eff, limits)
+    given = _given_values(obj, eff, limits, schema)
     for p in eff.properties:
         rp = record.properties.add(name=p.name)
         if p.name.lower() in given:
@@ -129,7 +129,8 @@ def plan_put_instance(obj: pb.WbemObject, flags: int, ctx: pb.Context | None, sc
                         generated_key=generated)
 
 
-def _given_values(obj: pb.WbemObject, eff: pb.WbemObject, limits: Limits) -> dict[str, pb.Value | None]:
+def _given_values(obj: pb.WbemObject, eff: pb.WbemObject, limits: Limits, schema: Schema,
+                  depth: int = 0) -> dict[str, pb.Value | None]:
     props = {p.name.lower(): p for p in eff.properties}
     out: dict[str, pb.Value | None] = {}
     if len(obj.properties) > limits.max_properties:
@@ -138,7 +139,8 @@ def _given_values(obj: pb.WbemObject, eff: pb.WbemObject, limits: Limits) -> dic
     for p in obj.properties:
         k = p.name.lower()
         if k.startswith("__"):
-            continue  # system properties are computed here, never taken from a client
+            raise _err("WBEM_E_READ_ONLY", f"{p.name[:64]} is a system property: the server computes it; send "
+                       "only the class's own properties", p.name[:64])
         cp = props.get(k)
         if cp is None:
             raise _err("WBEM_E_INVALID_PROPERTY", f"{eff.class_name} has no property {p.name!r}", p.name[:64])
@@ -163,7 +165,41 @@ def _given_values(obj: pb.WbemObject, eff: pb.WbemObject, limits: Limits) -> dic
                 except paths.PathError as e:
                     raise _err("WBEM_E_TYPE_MISMATCH", f"{eff.class_name}.{cp.name}: not an object path: {e}",
                                cp.name) from None
-        out[k] = values.normalize_value(cp.type, cp.is_array, p.value)
+        v = values.normalize_value(cp.type, cp.is_array, p.value)
+        if cp.type == T.CIM_TYPE_OBJECT:
+            for item in (v.array.items if cp.is_array else [v]):
+                item.object.CopyFrom(_embedded(item.object, cp.reference_class, schema, limits, depth + 1,
+                                               f"{eff.class_name}.{cp.name}"))
+        out[k] = v
+    return out
+
+
+MAX_OBJECT_NESTING = 64  # WBEM_MAX_OBJECT_NESTING
+
+
+def _embedded(o: pb.WbemObject, expected: str, schema: Schema, limits: Limits, depth: int, where: str
+              ) -> pb.WbemObject:
+    """An embedded object is a real object: an instance of an existing class (of the property's
+    "object:X" class, if it names one), with values that fit that class, checked all the way down."""
+    if depth > MAX_OBJECT_NESTING:
+        raise _err("WBEM_E_QUOTA_VIOLATION", f"{where}: embedded objects nest deeper than {MAX_OBJECT_NESTING}")
+    if o.genus != pb.GENUS_INSTANCE:
+        raise _err("WBEM_E_TYPE_MISMATCH", f"{where}: an embedded object must be an instance", where)
+    if not names.is_identifier(o.class_name) or schema.get(o.class_name) is None:
+        raise _err("WBEM_E_INVALID_CLASS", f"{where}: embedded object of class {o.class_name[:64]!r}, which does "
+                   "not exist", o.class_name[:64])
+    if expected and (schema.get(expected) is None or not schema.is_a(o.class_name, expected)):
+        raise _err("WBEM_E_TYPE_MISMATCH", f"{where}: expected an object of class {expected}, got "
+                   f"{o.class_name}", where)
+    eff = schema.effective(o.class_name)
+    out = pb.WbemObject(genus=pb.GENUS_INSTANCE, class_name=eff.class_name)
+    out.qualifiers.extend(classes._check_qualifiers(o.qualifiers, where, limits))
+    types = {p.name.lower(): p for p in eff.properties}
+    for k, v in _given_values(o, eff, limits, schema, depth).items():
+        cp = types[k]
+        op = out.properties.add(name=cp.name, type=cp.type, is_array=cp.is_array)
+        if v is not None:
+            op.value.CopyFrom(v)
     return out
 
 

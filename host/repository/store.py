@@ -69,8 +69,10 @@ class Repository:
         for ns in DEFAULT_NAMESPACES:
             await self.create_namespace(ns)
 
-    async def create_namespace(self, name: str) -> bool:
-        """Register a namespace and write its system classes; False if it existed."""
+    async def create_namespace(self, name: str, *, in_parent: bool = True) -> bool:
+        """Register a namespace, write its system classes and (with `in_parent`) its __NAMESPACE
+        instance in the parent; False if it was registered already. Idempotent, so a creation that
+        stopped half-way is completed by doing it again."""
         display = self._ns_text(name)
         if await self.redis.hlen(self.keys.classes(display)) == 0:
             # System classes first, so a namespace is never visible without them; this also
@@ -82,6 +84,20 @@ class Repository:
                 keys=[self.keys.classes(display), self.keys.schema_version(display), self.keys.changed(display)],
                 args=["", 0, 0, *args])
         created = await self.redis.hsetnx(self.keys.namespaces, display.lower(), display)
+        parts = paths.split_namespace(display)
+        if in_parent and len(parts) > 1:
+            parent = paths.join_namespace(parts[:-1])
+            schema = await self.schema(parent)
+            record = pb.WbemObject(genus=pb.GENUS_INSTANCE, class_name="__NAMESPACE")
+            record.properties.add(name="Name", value=pb.Value(string=parts[-1]))
+            plan = instances.plan_put_instance(record, 0, None, schema, self.limits)
+            await self._put_instance(
+                keys=[self.keys.records(parent, plan.dynasty, Keys.bucket(plan.identity)),
+                      self.keys.versions(parent, plan.dynasty, Keys.bucket(plan.identity)),
+                      self.keys.members(parent, plan.dynasty, Keys.bucket(plan.identity), plan.class_name),
+                      self.keys.changed(parent)],
+                args=[plan.identity, plan.class_name.lower(), plan.record.SerializeToString(deterministic=True),
+                      "upsert", "", schema.version, *[c.class_name.lower() for c in schema.chain(plan.class_name)]])
         return bool(created)
 
     async def namespaces(self) -> list[str]:
@@ -241,8 +257,6 @@ class Repository:
                 instances.check_nulls(record, eff)
             mode = "create" if flags & WbemFlag.CREATE_ONLY else "update" if flags & WbemFlag.UPDATE_ONLY else "upsert"
             chain = [c.class_name.lower() for c in schema.chain(plan.class_name)]
-            if is_namespace and mode != "update":
-                await self.create_namespace(child_ns)
             res = await self._put_instance(
                 keys=[self.keys.records(ns, plan.dynasty, b), self.keys.versions(ns, plan.dynasty, b),
                       self.keys.members(ns, plan.dynasty, b, plan.class_name), self.keys.changed(ns)],
@@ -251,6 +265,10 @@ class Repository:
             status, detail = res[0].decode(), res[1]
             path = f"\\\\{self.server}\\{ns}:{plan.relpath}"
             if status == "OK":
+                if is_namespace:
+                    # After the write, so a refused put creates nothing; a crash in between is
+                    # completed by putting the same __NAMESPACE instance again.
+                    await self.create_namespace(child_ns, in_parent=False)
                 return PutResult(path, plan.relpath, bool(detail))
             if status in ("SCHEMA", "CONFLICT"):
                 continue
