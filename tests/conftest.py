@@ -134,3 +134,11 @@ async def client(host: Host) -> AsyncIterator[WbemClient]:
         yield c
     finally:
         await c.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_logs() -> None:
+    """Hosts in tests log warnings and errors only, as JSON (a failing test shows them)."""
+    from host import logs
+
+    logs.configure("json", "warning")

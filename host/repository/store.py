@@ -9,6 +9,7 @@ writes nothing.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 from typing import AsyncIterator
@@ -97,7 +98,8 @@ class Repository:
                       self.keys.members(parent, plan.dynasty, Keys.bucket(plan.identity), plan.class_name),
                       self.keys.changed(parent)],
                 args=[plan.identity, plan.class_name.lower(), plan.record.SerializeToString(deterministic=True),
-                      "upsert", "", schema.version, *[c.class_name.lower() for c in schema.chain(plan.class_name)]])
+                      "upsert", "", schema.version, uuid.uuid4().hex,
+                      *[c.class_name.lower() for c in schema.chain(plan.class_name)]])
         return bool(created)
 
     async def namespaces(self) -> list[str]:
@@ -232,6 +234,7 @@ class Repository:
     async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int,
                            ctx: pb.Context | None = None) -> PutResult:
         ns = await self._namespace(namespace, "PutInstance")
+        token = uuid.uuid4().hex  # identifies this call's write, so a retried script cannot apply twice
         for _ in range(RETRIES):
             schema = await self.schema(ns)
             plan = instances.plan_put_instance(obj, flags, ctx, schema, self.limits)
@@ -252,7 +255,8 @@ class Repository:
                 if cur is None:
                     raise WbemError("WBEM_E_NOT_FOUND", f"{plan.relpath} does not exist", parameter_info=plan.relpath,
                                     operation="PutInstance")
-                stored, expected, _ = cur
+                stored, stamp, _ = cur
+                expected = stamp.split(":")[0]
                 record = instances.merge_partial(stored, plan.record, plan.partial)
                 instances.check_nulls(record, eff)
             mode = "create" if flags & WbemFlag.CREATE_ONLY else "update" if flags & WbemFlag.UPDATE_ONLY else "upsert"
@@ -261,7 +265,7 @@ class Repository:
                 keys=[self.keys.records(ns, plan.dynasty, b), self.keys.versions(ns, plan.dynasty, b),
                       self.keys.members(ns, plan.dynasty, b, plan.class_name), self.keys.changed(ns)],
                 args=[plan.identity, plan.class_name.lower(), record.SerializeToString(deterministic=True), mode,
-                      expected, schema.version, *chain])
+                      expected, schema.version, token, *chain])
             status, detail = res[0].decode(), res[1]
             path = f"\\\\{self.server}\\{ns}:{plan.relpath}"
             if status == "OK":
@@ -297,19 +301,19 @@ class Repository:
                             parameter_info="Name", operation="PutInstance") from None
 
     async def _read(self, ns: str, dynasty: str, bucket: int, identity: str) -> tuple[pb.WbemObject, str, str] | None:
-        """(record, "<version>:<class>", class) of an instance, or None."""
+        """(record, version stamp "<version>:<class>:<token>", class) of an instance, or None."""
         async with self.redis.pipeline(transaction=True) as p:
             p.hget(self.keys.records(ns, dynasty, bucket), identity)
             p.hget(self.keys.versions(ns, dynasty, bucket), identity)
             raw, ver = await p.execute()
         if raw is None or ver is None:
             return None
-        v = ver.decode()
-        return _decode(raw), v.split(":", 1)[0], v.split(":", 1)[1]
+        stamp = ver.decode()
+        return _decode(raw), stamp, stamp.split(":")[1]
 
     async def _locate(self, ns: str, path: paths.ObjectPath, schema: Schema, operation: str
                       ) -> tuple[pb.WbemObject, str, str, int, str]:
-        """Find the instance a path names: (record, identity, dynasty, bucket, "<version>:<class>")."""
+        """Find the instance a path names: (record, identity, dynasty, bucket, version stamp)."""
         eff = instances.resolve_class(schema, path.class_name, operation)
         identity = instances.identity_from_path(path, eff, operation)
         dynasty = self._dynasty(schema, eff.class_name)
@@ -319,8 +323,8 @@ class Repository:
         if found is None or schema.get(found[2]) is None or not schema.is_a(found[2], eff.class_name):
             raise WbemError("WBEM_E_NOT_FOUND", f"{path.relpath()} does not exist", parameter_info=path.relpath(),
                             operation=operation)
-        record, version, owner = found
-        return record, identity, dynasty, b, f"{version}:{owner}"
+        record, stamp, _ = found
+        return record, identity, dynasty, b, stamp
 
     def _parse(self, text: str, operation: str) -> paths.ObjectPath:
         try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
 import grpc
+import redis.exceptions
 from google.protobuf.message import DecodeError, Message
 
 from host import logs
@@ -76,7 +77,8 @@ class WbemServicer:
                 check_flags(name, request.flags)
                 _check_context(request, name)
                 reply = await fn(request)
-            except WbemError as e:
+            except Exception as raw:  # noqa: BLE001 - every failure leaves as a WBEM_E_* status
+                e = as_wbem_error(raw, name)
                 e.operation = e.operation or name
                 self._log(name, request, start, e)
                 await abort(context, e)
@@ -97,7 +99,8 @@ class WbemServicer:
                 async for reply in fn(request):
                     count += 1
                     yield reply
-            except WbemError as e:
+            except Exception as raw:  # noqa: BLE001 - every failure leaves as a WBEM_E_* status
+                e = as_wbem_error(raw, name)
                 e.operation = e.operation or name
                 self._log(name, request, start, e)
                 await abort(context, e)
@@ -156,6 +159,21 @@ class WbemServicer:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "no class given", parameter_info="strFilter")
         async for o in self.repo.enum_instances(r.namespace, r.class_name, r.flags):
             yield api.CreateInstanceEnumResponse(object=o)
+
+
+def as_wbem_error(e: Exception, operation: str) -> WbemError:
+    """Redis out of reach is WBEM_E_NOT_AVAILABLE (retryable); anything unforeseen WBEM_E_FAILED,
+    logged with its traceback, so no failure ever leaves without an HRESULT."""
+    if isinstance(e, WbemError):
+        return e
+    if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return WbemError("WBEM_E_NOT_AVAILABLE", f"the repository (Redis) cannot be reached: {e}; try again",
+                         operation=operation)
+    if isinstance(e, redis.exceptions.BusyLoadingError):
+        return WbemError("WBEM_E_NOT_AVAILABLE", "the repository (Redis) is loading its data; try again",
+                         operation=operation)
+    log.exception("unexpected failure", op=operation)
+    return WbemError("WBEM_E_FAILED", f"unexpected {type(e).__name__} in the host; see its log", operation=operation)
 
 
 def _target(request: Any, reply: Any) -> str:

@@ -1,7 +1,7 @@
 -- Delete one instance record if it is still the one the caller looked up.
 --
 -- KEYS[1] P:{i|ns|dynasty|b}:obj   KEYS[2] P:{i|ns|dynasty|b}:ver   KEYS[3] P:{i|ns|dynasty|b}:cls:<c>
--- ARGV[1] identity   ARGV[2] expected "<version>:<class>"
+-- ARGV[1] identity   ARGV[2] the version stamp the caller read ("<version>:<class>:<token>")
 -- Returns {"OK"} / {"NOTFOUND"} / {"CONFLICT"} (changed meanwhile: look up again).
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if not cur then return {'NOTFOUND'} end

@@ -1,28 +1,35 @@
 -- Write one instance record, atomically, honouring the put flags.
 --
 -- KEYS[1] P:{i|ns|dynasty|b}:obj      identity -> record
--- KEYS[2] P:{i|ns|dynasty|b}:ver      identity -> "<version>:<class>"
+-- KEYS[2] P:{i|ns|dynasty|b}:ver      identity -> "<version>:<class>:<token of the last writer>"
 -- KEYS[3] P:{i|ns|dynasty|b}:cls:<c>  identities of class c in the bucket
 -- KEYS[4] P:{s|ns}:changed            class -> schema version of its last change
 -- ARGV[1] identity   ARGV[2] class (lower)   ARGV[3] record bytes
 -- ARGV[4] mode: "create" (CREATE_ONLY), "update" (UPDATE_ONLY), "upsert" (CREATE_OR_UPDATE)
 -- ARGV[5] expected record version, or "" for any (partial updates read, merge, then write)
 -- ARGV[6] schema version the record was validated against
--- ARGV[7..] the classes of the derivation (lower): none may have changed since ARGV[6]
+-- ARGV[7] the call's token: a retry of a write that already applied (its reply was lost) is
+--         recognised and answered OK instead of being applied, or refused, a second time
+-- ARGV[8..] the classes of the derivation (lower): none may have changed since ARGV[6]
 -- Returns {"OK", created 0|1, version} or {error, detail}.
 local validated = tonumber(ARGV[6])
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local score = redis.call('ZSCORE', KEYS[4], ARGV[i])
   if not score or tonumber(score) > validated then
     return {'SCHEMA', ARGV[i]}
   end
 end
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
-local version, owner = 0, nil
+local version, owner, token = 0, nil, nil
 if cur then
-  local sep = string.find(cur, ':', 1, true)
-  version = tonumber(string.sub(cur, 1, sep - 1))
-  owner = string.sub(cur, sep + 1)
+  local a = string.find(cur, ':', 1, true)
+  local b = string.find(cur, ':', a + 1, true)
+  version = tonumber(string.sub(cur, 1, a - 1))
+  owner = string.sub(cur, a + 1, b - 1)
+  token = string.sub(cur, b + 1)
+end
+if token == ARGV[7] then
+  return {'OK', 0, version}
 end
 if owner and owner ~= ARGV[2] then
   return {'MOVED', owner}
@@ -37,7 +44,7 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= version then
   return {'CONFLICT', tostring(version)}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], tostring(version + 1) .. ':' .. ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], tostring(version + 1) .. ':' .. ARGV[2] .. ':' .. ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[1])
 local created = 0
 if not owner then created = 1 end
