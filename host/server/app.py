@@ -41,6 +41,7 @@ class Host:
         self.embedded: EmbeddedRedis | None = None
         self.redis: Redis | None = None
         self.server: grpc.aio.Server | None = None
+        self.servicer: WbemServicer | None = None
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._stopped = asyncio.Event()
@@ -68,7 +69,8 @@ class Host:
         self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", hard),
                                                ("grpc.max_send_message_length", hard),
                                                ("grpc.so_reuseport", 0)])
-        self.server.add_generic_rpc_handlers([WbemServicer(repo, max_message_bytes=s.max_message_bytes).handler()])
+        self.servicer = WbemServicer(repo, max_message_bytes=s.max_message_bytes)
+        self.server.add_generic_rpc_handlers([self.servicer.handler()])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
@@ -83,13 +85,16 @@ class Host:
                  else "none: WARNING, listening beyond loopback without authentication")
 
     async def stop(self) -> None:
-        """Refuse new calls, let in-flight ones finish within the grace period, then release everything."""
+        """Answer new calls WBEM_E_SHUTTING_DOWN, let in-flight ones finish within the grace period,
+        then close the server and release everything."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         await self.health.enter_graceful_shutdown()
+        if self.servicer is not None and not await self.servicer.drain(self.settings.grace_seconds):
+            log.warning("grace period over; cancelling calls still in flight", in_flight=self.servicer.in_flight)
         if self.server is not None:
-            await self.server.stop(self.settings.grace_seconds)
+            await self.server.stop(0.5)
         if self.redis is not None:
             await self.redis.aclose()
         if self.embedded is not None:

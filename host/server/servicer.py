@@ -7,6 +7,7 @@ instead of gRPC's bare INTERNAL.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
@@ -52,6 +53,31 @@ class WbemServicer:
     def __init__(self, repo: Repository, *, max_message_bytes: int) -> None:
         self.repo = repo
         self.max_message_bytes = max_message_bytes
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Answer new calls WBEM_E_SHUTTING_DOWN and wait for those in flight; False on timeout."""
+        self.draining = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def _enter(self, operation: str) -> None:
+        if self.draining:
+            raise WbemError("WBEM_E_SHUTTING_DOWN", "the host is shutting down; reconnect to another host or "
+                            "retry later", operation=operation)
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
 
     # -- plumbing
 
@@ -71,7 +97,10 @@ class WbemServicer:
     def _unary(self, name: str, fn: Callable[[Any], Any]) -> Callable[..., Any]:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
+            entered = False
             try:
+                self._enter(name)
+                entered = True
                 if isinstance(request, Malformed):
                     raise request.error
                 check_flags(name, request.flags)
@@ -83,6 +112,9 @@ class WbemServicer:
                 self._log(name, request, start, e)
                 await abort(context, e)
                 return None
+            finally:
+                if entered:
+                    self._leave()
             self._log(name, request, start, None, reply)
             return reply
         return call
@@ -91,7 +123,10 @@ class WbemServicer:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             start = time.perf_counter()
             count = 0
+            entered = False
             try:
+                self._enter(name)
+                entered = True
                 if isinstance(request, Malformed):
                     raise request.error
                 check_flags(name, request.flags)
@@ -105,6 +140,9 @@ class WbemServicer:
                 self._log(name, request, start, e)
                 await abort(context, e)
                 return
+            finally:
+                if entered:
+                    self._leave()
             log.info("call", op=name, namespace=request.namespace, objects=count,
                      ms=round((time.perf_counter() - start) * 1000, 2), hresult="WBEM_S_NO_ERROR")
         return call
@@ -169,9 +207,14 @@ def as_wbem_error(e: Exception, operation: str) -> WbemError:
     if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return WbemError("WBEM_E_NOT_AVAILABLE", f"the repository (Redis) cannot be reached: {e}; try again",
                          operation=operation)
-    if isinstance(e, redis.exceptions.BusyLoadingError):
-        return WbemError("WBEM_E_NOT_AVAILABLE", "the repository (Redis) is loading its data; try again",
-                         operation=operation)
+    if isinstance(e, redis.exceptions.OutOfMemoryError) or (
+            isinstance(e, redis.exceptions.ResponseError) and "OOM command not allowed" in str(e)):
+        # Redis refuses a script at its first write when full, so nothing of the call was written.
+        return WbemError("WBEM_E_OUT_OF_MEMORY", "the repository (Redis) is at its maxmemory limit; nothing was "
+                         "written", operation=operation)
+    if isinstance(e, redis.exceptions.ReadOnlyError):
+        return WbemError("WBEM_E_NOT_AVAILABLE", "the repository (Redis) is a read-only replica; try again "
+                         "after failover", operation=operation)
     log.exception("unexpected failure", op=operation)
     return WbemError("WBEM_E_FAILED", f"unexpected {type(e).__name__} in the host; see its log", operation=operation)
 
