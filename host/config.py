@@ -24,6 +24,7 @@ def _opt(default: object, help: str) -> Any:
 class Settings:
     listen: str = _opt("127.0.0.1:50051", "gRPC address; loopback by default, as there is no authentication yet")
     redis_url: str = _opt("", "Redis URL (redis://, rediss://, unix://); empty starts the embedded redis-server")
+    redis_max_connections: int = _opt(64, "Redis connections per host; calls beyond wait for one")
     data_dir: str = _opt("data", "where the embedded Redis keeps its append-only file")
     prefix: str = _opt("wmiput", "prefix of every Redis key, so deployments can share one Redis")
     server_name: str = field(default_factory=lambda: socket.gethostname().split(".")[0] or ".",

@@ -11,7 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 import redis.exceptions
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -24,13 +24,16 @@ from host.server.servicer import SERVICE, WbemServicer
 log = logs.get("wmiput.host")
 
 
-def connect_redis(url: str) -> Redis:
+def connect_redis(url: str, max_connections: int = 64) -> Redis:
     """Connection errors are retried briefly (a Redis restart); then the call fails with
     WBEM_E_NOT_AVAILABLE. Retrying a write is safe: every put carries a token its script
     recognises, and class changes re-plan against the schema version."""
-    return Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2, health_check_interval=30,
-                          retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6),
-                          retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError])
+    # A blocking pool: under a burst, calls wait their turn for a connection instead of failing.
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=10, socket_timeout=10, socket_connect_timeout=2,
+        health_check_interval=30, retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6),
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError])
+    return Redis(connection_pool=pool)
 
 
 class Host:
@@ -60,7 +63,7 @@ class Host:
             url = self.embedded.url
             log.info("embedded redis started", url=url, data_dir=str(self.embedded.data_dir),
                      pid=self.embedded.pid, appendfsync=s.appendfsync)
-        self.redis = connect_redis(url)
+        self.redis = connect_redis(url, s.redis_max_connections)
         repo = Repository(self.redis, prefix=s.prefix, limits=s.limits(), server=s.server_name)
         await repo.init()
         # gRPC's own cap sits above ours so that oversized requests reach our decoder and get

@@ -57,3 +57,14 @@ def test_a_failed_call_exits_1_with_the_hresult_on_stderr(capsys):
     # Nothing listens on port 1: the transport failure is reported as an HRESULT, not a traceback.
     assert main(["get", "X", "--target", "127.0.0.1:1", "--timeout", "2"]) == 1
     assert "WBEM_E_TRANSPORT_FAILURE (0x80041015)" in capsys.readouterr().err
+
+
+def test_docs_configuration_lists_every_setting():
+    from dataclasses import fields
+    from pathlib import Path
+
+    from host.config import env_name
+
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    missing = [env_name(f.name) for f in fields(Settings) if env_name(f.name) not in doc]
+    assert missing == []
