@@ -402,10 +402,19 @@ class Repository:
         instances.resolve_class(schema, class_name, "CreateInstanceEnum")
         names = [class_name.lower()] + ([] if flags & WbemFlag.SHALLOW else schema.descendants(class_name))
         dynasty = self._dynasty(schema, class_name)
-        for c in names:
-            if classes.is_dynamic(schema.effective(c)):
-                continue  # provider-backed instances come from providers, not the repository
+        static = [c for c in names if not classes.is_dynamic(schema.effective(c))]  # providers serve the rest
+        # One round trip finds the non-empty (class, bucket) sets, so a deep enumeration over a
+        # large, mostly empty hierarchy does not scan every one of them.
+        async with self.redis.pipeline(transaction=False) as p:
+            for c in static:
+                for b in range(BUCKETS):
+                    p.scard(self.keys.members(ns, dynasty, b, c))
+            counts = await p.execute()
+        sizes = iter(counts)
+        for c in static:
             for b in range(BUCKETS):
+                if not next(sizes):
+                    continue
                 members, records = self.keys.members(ns, dynasty, b, c), self.keys.records(ns, dynasty, b)
                 cursor = 0
                 while True:
@@ -416,4 +425,3 @@ class Repository:
                                 yield instances.instance_view(_decode(raw), schema, server=self.server, namespace=ns)
                     if cursor == 0:
                         break
-            await asyncio.sleep(0)
