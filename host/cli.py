@@ -35,7 +35,7 @@ examples:
 
 def _target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=None, metavar="HOST:PORT",
-                        help=f"the host's gRPC address (env WMIPUT_TARGET; default 127.0.0.1:50051)")
+                        help="the host's gRPC address (env WMIPUT_TARGET; default 127.0.0.1:50051)")
     parser.add_argument("-n", "--namespace", default="root\\cimv2", help="namespace (default root\\cimv2)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
 

@@ -25,7 +25,13 @@ HResult = enum.IntEnum(  # type: ignore[misc]
     {v.name: _unsigned(v.number) for v in status_pb2.DESCRIPTOR.enum_types_by_name["HResult"].values},
 )
 HResult.__doc__ = "WMI's HRESULTs with their unsigned 32-bit values (proto wmiput.v1.HResult)."
-HResult.__str__ = lambda self: f"{self.name} (0x{self.value:08X})"  # type: ignore[method-assign]
+
+
+def _hresult_str(self: enum.IntEnum) -> str:
+    return f"{self.name} (0x{self.value:08X})"
+
+
+HResult.__str__ = _hresult_str  # type: ignore[assignment,method-assign]
 
 
 def hresult_name(code: int) -> str:

@@ -482,7 +482,7 @@ def canonical(obj: pb.WbemObject) -> bytes:
     def sort(items: Any) -> None:
         ordered = sorted(items, key=lambda x: x.name.lower())
         copies = [type(x)() for x in ordered]
-        for dst, src in zip(copies, ordered):
+        for dst, src in zip(copies, ordered, strict=False):
             dst.CopyFrom(src)
         del items[:]
         items.extend(copies)

@@ -8,7 +8,6 @@ writes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from importlib import resources
@@ -139,7 +138,7 @@ class Repository:
             return await self.schema(ns)
         names = [c.decode() for c in changed]
         raws = await self.redis.hmget(self.keys.classes(ns), names) if names else []
-        updates = {n: (_decode(r) if r is not None else None) for n, r in zip(names, raws)}
+        updates = {n: (_decode(r) if r is not None else None) for n, r in zip(names, raws, strict=False)}
         base = cached if cached is not None else Schema({}, version)
         fresh = base.copy_with(updates)
         fresh.version = version

@@ -20,9 +20,9 @@ from host import logs
 from host.errors import WbemError
 from host.flags import check_flags
 from host.repository.store import Repository
+from host.server.status import abort
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import services_pb2 as api
-from host.server.status import abort
 
 SERVICE = api.DESCRIPTOR.services_by_name["WbemService"]
 log = logs.get("wmiput.host")

@@ -29,9 +29,9 @@ from redis.asyncio import Redis
 from host.client import WbemClient, WbemError, error_from_rpc, instance, prop, qualifier, to_dict, wmi_class
 from host.config import Settings
 from host.server.app import Host
+from tests.helpers import redis_snapshot as snapshot
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import services_pb2 as api
-from tests.helpers import redis_snapshot as snapshot
 
 SERVICE = "wmiput.v1.WbemService"
 NS = "root\\cimv2"

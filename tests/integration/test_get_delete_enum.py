@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from host.client import WbemError, WbemFlag, instance, prop, to_dict, wmi_class
-from wmiput.v1 import object_pb2 as pb
 from tests.helpers import redis_snapshot as snapshot
+from wmiput.v1 import object_pb2 as pb
 
 NS = "root\\cimv2"
 SERVER = "TESTHOST"
@@ -228,7 +228,7 @@ async def test_delete_instance_leaves_no_redis_trace_of_the_instance(repo):
     await repo.client.delete_instance('V_SubA.Id="x"')
     after = await repo.snapshot()
     # Only empty-valued leftovers would differ; an instance record, version or membership may not remain.
-    for k, (t, v) in after.items():
+    for k, (_t, v) in after.items():
         if k not in before:
             assert not v, (k, v)
     assert await repo.enum("V_Base") == []

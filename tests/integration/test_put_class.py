@@ -16,10 +16,10 @@ import pytest
 
 from host.client import WbemError, WbemFlag, instance, prop, qualifier, to_dict, wmi_class
 from host.model import values
+from tests.helpers import redis_snapshot as snapshot
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import services_pb2 as api
 from wmiput.v1 import services_pb2_grpc as api_grpc
-from tests.helpers import redis_snapshot as snapshot
 
 T = pb.CimType
 NS = "root\\cimv2"

@@ -15,10 +15,10 @@ import grpc
 import pytest
 
 from host.client import WbemError, WbemFlag, instance, prop, qualifier, to_dict, wmi_class
+from tests.helpers import redis_snapshot as snapshot
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import services_pb2 as api
 from wmiput.v1 import services_pb2_grpc as api_grpc
-from tests.helpers import redis_snapshot as snapshot
 
 NS = "root\\cimv2"
 SERVER = "TESTHOST"
@@ -464,7 +464,8 @@ async def test_every_cim_type_and_its_array_round_trips(repo, low):
     got = await repo.get('V_Types.Id="t"')
     for k, v in values_.items():
         if k in ("Obj", "Objs"):  # embedded objects come back typed by their class: compare their values
-            as_list = (lambda x: x if isinstance(x, list) else [x])
+            def as_list(x):
+                return (x if isinstance(x, list) else [x])
             assert [(o.class_name, to_dict(o)) for o in as_list(got[k])] == \
                 [(o.class_name, to_dict(o)) for o in as_list(v)], k
             continue

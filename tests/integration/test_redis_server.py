@@ -173,7 +173,7 @@ def test_kill_then_start_keeps_acknowledged_writes(
     server.start()
     port = server.port
     c = client(server)
-    for i in range(200):
+    for _i in range(200):
         c.incr(f"{key_prefix}:counter")
     c.set(f"{key_prefix}:last", "acked")
     c.close()

@@ -11,16 +11,10 @@ a few levels deep.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
 
 from host.model import values
 from host.model.paths import ObjectPath, parse_path
@@ -428,7 +422,7 @@ def test_an_object_path_in_a_reference_value_parses_back_equal_after_a_protobuf_
         assert parsed == expected
         # Dataclass equality treats 1 == 1.0 == True: compare the key types as well.
         assert [(k, type(v)) for k, v in parsed.keys] == [(k, type(v)) for k, v in expected.keys]
-        for (_, a), (_, b) in zip(parsed.keys, expected.keys):
+        for (_, a), (_, b) in zip(parsed.keys, expected.keys, strict=False):
             if isinstance(a, float):
                 assert math.copysign(1, a) == math.copysign(1, b)
         assert parsed.format() == text
