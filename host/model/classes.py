@@ -147,7 +147,7 @@ class Schema:
 # Inheritance
 
 
-def _inherited_qualifiers(parent: Iterable[pb.Qualifier], *, to_instance: bool = False) -> list[pb.Qualifier]:
+def inherited_qualifiers(parent: Iterable[pb.Qualifier], *, to_instance: bool = False) -> list[pb.Qualifier]:
     bit = FLAVOR_TO_INSTANCE if to_instance else FLAVOR_TO_SUBCLASS
     out = []
     for q in parent:
@@ -162,7 +162,7 @@ def _inherited_qualifiers(parent: Iterable[pb.Qualifier], *, to_instance: bool =
     return out
 
 
-def _overlay(inherited: list[pb.Qualifier], local: Iterable[pb.Qualifier]) -> list[pb.Qualifier]:
+def overlay_qualifiers(inherited: list[pb.Qualifier], local: Iterable[pb.Qualifier]) -> list[pb.Qualifier]:
     out = {q.name.lower(): q for q in inherited}
     for q in local:
         c = pb.Qualifier()
@@ -179,12 +179,12 @@ def merge_chain(chain: list[pb.WbemObject]) -> pb.WbemObject:
     methods: dict[str, pb.Method] = {}
     quals: list[pb.Qualifier] = []
     for depth, c in enumerate(chain):
-        quals = _overlay(_inherited_qualifiers(quals) if depth else [], c.qualifiers)
+        quals = overlay_qualifiers(inherited_qualifiers(quals) if depth else [], c.qualifiers)
         for k, p in list(props.items()):
             q = pb.Property()
             q.CopyFrom(p)
             del q.qualifiers[:]
-            q.qualifiers.extend(_inherited_qualifiers(p.qualifiers))
+            q.qualifiers.extend(inherited_qualifiers(p.qualifiers))
             props[k] = q
         for p in c.properties:
             k = p.name.lower()
@@ -195,7 +195,7 @@ def merge_chain(chain: list[pb.WbemObject]) -> pb.WbemObject:
                 q.class_origin = base.class_origin
                 q.name = base.name
                 del q.qualifiers[:]
-                q.qualifiers.extend(_overlay(list(base.qualifiers), p.qualifiers))
+                q.qualifiers.extend(overlay_qualifiers(list(base.qualifiers), p.qualifiers))
                 if not p.HasField("value") and base.HasField("value"):
                     q.value.CopyFrom(base.value)
             else:
@@ -279,7 +279,7 @@ def _err(code: str, msg: str, param: str = "") -> WbemError:
     return WbemError(code, msg, parameter_info=param, operation="PutClass")
 
 
-def _check_qualifiers(quals: Iterable[pb.Qualifier], where: str, limits: Limits, *, amended_ok: bool = True) -> list[pb.Qualifier]:
+def check_qualifiers(quals: Iterable[pb.Qualifier], where: str, limits: Limits, *, amended_ok: bool = True) -> list[pb.Qualifier]:
     """Validate and normalize qualifiers given by a client; propagated (inherited) ones are dropped."""
     out: list[pb.Qualifier] = []
     seen: set[str] = set()
@@ -321,7 +321,7 @@ def _check_property(p: pb.Property, cls: str, limits: Limits, what: str = "prope
     out = pb.Property(name=p.name, type=p.type, is_array=p.is_array, reference_class=p.reference_class)
     if p.reference_class and not names.reference_target_name(p.reference_class):
         raise _err("WBEM_E_INVALID_PARAMETER", f"{cls}.{p.name}: {p.reference_class!r} is not a class name", p.name)
-    out.qualifiers.extend(_check_qualifiers(p.qualifiers, f"{cls}.{p.name}", limits))
+    out.qualifiers.extend(check_qualifiers(p.qualifiers, f"{cls}.{p.name}", limits))
     if p.HasField("value") and not values.is_null(p.value):
         try:
             values.check_value(p.type, p.is_array, p.value, what=f"{cls}.{p.name}", max_array=limits.max_array,
@@ -336,7 +336,7 @@ def normalize_class(obj: pb.WbemObject, parent_eff: pb.WbemObject | None, limits
     """The local definition a client's class object stands for: own members and real overrides only."""
     name = obj.class_name
     local = pb.WbemObject(genus=pb.GENUS_CLASS, class_name=name, superclass=obj.superclass)
-    local.qualifiers.extend(_check_qualifiers(obj.qualifiers, name, limits))
+    local.qualifiers.extend(check_qualifiers(obj.qualifiers, name, limits))
     inherited = {p.name.lower(): p for p in parent_eff.properties} if parent_eff is not None else {}
     seen: set[str] = set()
     for p in obj.properties:
@@ -368,7 +368,7 @@ def normalize_class(obj: pb.WbemObject, parent_eff: pb.WbemObject | None, limits
         if m.class_origin and m.class_origin.lower() != name.lower():
             continue  # inherited method echoed back
         mm = pb.Method(name=m.name)
-        mm.qualifiers.extend(_check_qualifiers(m.qualifiers, f"{name}.{m.name}()", limits))
+        mm.qualifiers.extend(check_qualifiers(m.qualifiers, f"{name}.{m.name}()", limits))
         for src, dst in ((m.in_parameters, mm.in_parameters), (m.out_parameters, mm.out_parameters)):
             pseen: set[str] = set()
             for prm in src:
@@ -543,8 +543,8 @@ def _conflicts(child: pb.WbemObject, old_parent_eff: pb.WbemObject, new_parent_e
         newly = oq is None or not values.values_equal(oq.value, nq.value) or oq.flavor != nq.flavor
         return newly or bool(nq.flavor & FLAVOR_NOT_OVERRIDABLE)
 
-    old_inh = _inherited_qualifiers(old_parent_eff.qualifiers)
-    new_inh = _inherited_qualifiers(new_parent_eff.qualifiers)
+    old_inh = inherited_qualifiers(old_parent_eff.qualifiers)
+    new_inh = inherited_qualifiers(new_parent_eff.qualifiers)
     keep = [q for q in fixed.qualifiers if not clash(q, old_inh, new_inh)]
     if len(keep) != len(fixed.qualifiers):
         found += [f"{child.class_name}: qualifier {q.name}" for q in fixed.qualifiers if q not in keep]
@@ -560,8 +560,8 @@ def _conflicts(child: pb.WbemObject, old_parent_eff: pb.WbemObject, new_parent_e
             continue  # force: the child's override goes, the parent's definition rules
         if base is not None:
             ob = oldp.get(p.name.lower())
-            old_q = _inherited_qualifiers(ob.qualifiers) if ob is not None else []
-            new_q = _inherited_qualifiers(base.qualifiers)
+            old_q = inherited_qualifiers(ob.qualifiers) if ob is not None else []
+            new_q = inherited_qualifiers(base.qualifiers)
             pk = [q for q in p.qualifiers if not clash(q, old_q, new_q)]
             if len(pk) != len(p.qualifiers):
                 found += [f"{child.class_name}.{p.name}: qualifier {q.name}" for q in p.qualifiers if q not in pk]

@@ -106,7 +106,7 @@ def plan_put_instance(obj: pb.WbemObject, flags: int, ctx: pb.Context | None, sc
         obj = classes.strip_amended(obj)
     partial = partial_properties(ctx, flags, eff)
     record = pb.WbemObject(genus=pb.GENUS_INSTANCE, class_name=eff.class_name)
-    record.qualifiers.extend(classes._check_qualifiers(obj.qualifiers, eff.class_name, limits))
+    record.qualifiers.extend(classes.check_qualifiers(obj.qualifiers, eff.class_name, limits))
     given = _given_values(obj, eff, limits, schema)
     for p in eff.properties:
         rp = record.properties.add(name=p.name)
@@ -193,7 +193,7 @@ def _embedded(o: pb.WbemObject, expected: str, schema: Schema, limits: Limits, d
                    f"{o.class_name}", where)
     eff = schema.effective(o.class_name)
     out = pb.WbemObject(genus=pb.GENUS_INSTANCE, class_name=eff.class_name)
-    out.qualifiers.extend(classes._check_qualifiers(o.qualifiers, where, limits))
+    out.qualifiers.extend(classes.check_qualifiers(o.qualifiers, where, limits))
     types = {p.name.lower(): p for p in eff.properties}
     for k, v in _given_values(o, eff, limits, schema, depth).items():
         cp = types[k]
@@ -337,13 +337,13 @@ def instance_view(record: pb.WbemObject, schema: Schema, *, server: str, namespa
     eff = schema.effective(record.class_name)
     chain = schema.chain(record.class_name)
     out = pb.WbemObject(genus=pb.GENUS_INSTANCE, class_name=eff.class_name)
-    out.qualifiers.extend(classes._overlay(classes._inherited_qualifiers(eff.qualifiers, to_instance=True),
+    out.qualifiers.extend(classes.overlay_qualifiers(classes.inherited_qualifiers(eff.qualifiers, to_instance=True),
                                            record.qualifiers))
     rec = {p.name.lower(): p for p in record.properties}
     for p in eff.properties:
         op = out.properties.add(name=p.name, type=p.type, is_array=p.is_array, class_origin=p.class_origin,
                                 reference_class=p.reference_class)
-        op.qualifiers.extend(classes._inherited_qualifiers(p.qualifiers, to_instance=True))
+        op.qualifiers.extend(classes.inherited_qualifiers(p.qualifiers, to_instance=True))
         rp = rec.get(p.name.lower())
         if rp is not None:
             if rp.HasField("value"):
@@ -359,7 +359,7 @@ def instance_view(record: pb.WbemObject, schema: Schema, *, server: str, namespa
     return out
 
 
-def class_view(schema: Schema, name: str, *, server: str, namespace: str, amended: bool = True) -> pb.WbemObject:
+def class_view(schema: Schema, name: str, *, server: str, namespace: str) -> pb.WbemObject:
     eff = pb.WbemObject()
     eff.CopyFrom(schema.effective(name))
     eff.system.CopyFrom(classes.system_properties(eff, schema.chain(name), server=server, namespace=namespace))
