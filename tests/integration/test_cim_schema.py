@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ from wmiput.v1 import object_pb2 as pb
 pytestmark = pytest.mark.timeout(300)
 
 T = pb.CimType
-MOF = (Path(__file__).resolve().parents[3] / "shared" / "data" / "mof" / "pywbem+pywbem" / "tests" / "schema"
-       / "cim_schema_2.49.0Final-MOFs" / "cim_schema_2.49.0.mof")
+# The DMTF's "Final MOFs" archive of CIM 2.49.0, as pywbem's tests ship it (tests/data/PROVENANCE.md).
+MOF_ZIP = Path(__file__).resolve().parents[1] / "data" / "cim_schema_2.49.0Final-MOFs.zip"
+MOF_TOP = "cim_schema_2.49.0Final-MOFs/cim_schema_2.49.0.mof"
 NS_NAME = "cim249"
 NS = "root\\" + NS_NAME
 EXPECTED_CLASSES = 1631
@@ -76,8 +78,8 @@ def _view(c: Any, depth: int) -> ClassView:
                      methods=set(c.methods.keys()))
 
 
-def _compile() -> tuple[list[bytes], dict[str, ClassView]]:
-    cim = cim_mof.compile_mof(MOF)
+def _compile(mof: Path) -> tuple[list[bytes], dict[str, ClassView]]:
+    cim = cim_mof.compile_mof(mof)
     ordered = cim_mof.in_dependency_order(cim.values())
     depth: dict[str, int] = {}
     for c in ordered:
@@ -87,9 +89,12 @@ def _compile() -> tuple[list[bytes], dict[str, ClassView]]:
 
 
 @pytest.fixture(scope="module")
-def cim_schema() -> CimSchema:
+def cim_schema(tmp_path_factory: pytest.TempPathFactory) -> CimSchema:
+    root = tmp_path_factory.mktemp("cim249")
+    with zipfile.ZipFile(MOF_ZIP) as z:
+        z.extractall(root)
     started = time.perf_counter()
-    serialized, views = _compile()
+    serialized, views = _compile(root / MOF_TOP)
     return CimSchema(serialized, views, time.perf_counter() - started)
 
 
