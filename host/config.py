@@ -39,6 +39,12 @@ class Settings:
     max_string_chars: int = _opt(1_048_576, "characters in one string value")
     max_identifier_chars: int = _opt(4096, "characters in a class, property or qualifier name")
     max_hierarchy_depth: int = _opt(64, "classes in one derivation")
+    put_timeout_seconds: float = _opt(30.0, "deadline of a provider-backed put's prepare phase "
+                                      "(WBEM_E_PROVIDER_TIMED_OUT when a provider does not answer)")
+    commit_timeout_seconds: float = _opt(10.0, "how long a put waits for commit acknowledgements before "
+                                         "leaving them to recovery (the put has succeeded by then)")
+    host_lease_ms: int = _opt(5000, "a host silent this long has its transactions adopted by another")
+    worker_ttl_ms: int = _opt(10_000, "a worker silent this long no longer counts as live")
     appendfsync: str = _opt("always", "embedded Redis fsync policy: always (no acknowledged write lost), "
                             "everysec, no")
 

@@ -42,6 +42,7 @@ ALLOWED: dict[str, int] = {
     "DeleteClass": F.RETURN_IMMEDIATELY | F.OWNER_UPDATE,
     "DeleteInstance": F.RETURN_IMMEDIATELY,
     "CreateClassEnum": F.SHALLOW | F.RETURN_IMMEDIATELY | F.FORWARD_ONLY | F.USE_AMENDED_QUALIFIERS,
+    "ListProviders": 0,
     "CreateInstanceEnum": F.SHALLOW | F.RETURN_IMMEDIATELY | F.FORWARD_ONLY | F.DIRECT_READ
     | F.USE_AMENDED_QUALIFIERS,
 }

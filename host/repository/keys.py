@@ -11,6 +11,16 @@ Layout, with P the configured prefix (default "wmiput") and every name lower-cas
     P:{i|<ns>|<dynasty>|<b>}:obj     hash   identity -> instance record (WbemObject bytes)
     P:{i|<ns>|<dynasty>|<b>}:ver     hash   identity -> record version (optimistic partial updates)
     P:{i|<ns>|<dynasty>|<b>}:cls:<c> set    identities of the instances of class c in this bucket
+    P:{i|<ns>|<dynasty>|<b>}:lock:<id> string the transaction holding the object (lease: PX)
+    P:{p|<ns>|<provider>}:tasks      stream  tasks of a provider (consumer group "workers")
+    P:{p|<ns>|<provider>}:workers    hash    worker id -> heartbeat (JSON: pid, hostname, last seen)
+    P:{p|<ns>|<provider>}:run:<t>    string  the worker running task t (lease: PX)
+    P:{p|<ns>|<provider>}:done:<t>   string  the reply a worker gave to task t (redelivery answers it again)
+    P:{h|<host id>}:replies          stream  replies to the tasks a host sent
+    P:{h|<host id>}:alive            string  a host's heartbeat (lease: PX); its transactions are adopted when it lapses
+    P:{tx|<id>}                      hash    a transaction: state, owner, lease, participants, payload
+    P:{tx|<id>}:replies              stream  the providers' replies, readable by whichever host adopts it
+    P:{meta}:tx:active               zset    transaction id -> lease deadline (ms): what recovery scans
 
 Hash tags ({...}) decide the Redis Cluster slot. An instance's record, version and class
 membership share one tag, so a single-instance write is one atomic step in one slot, and the
@@ -25,7 +35,8 @@ from __future__ import annotations
 
 import zlib
 
-BUCKETS = 16  # part of the layout: changing it needs a migration, so it is recorded in P:{meta}:layout
+BUCKETS = 16
+WORKER_GROUP = "workers"  # part of the layout: changing it needs a migration, so it is recorded in P:{meta}:layout
 
 
 class Keys:
@@ -72,6 +83,43 @@ class Keys:
 
     def members(self, ns: str, dynasty: str, bucket: int, class_name: str) -> str:
         return f"{self._i(ns, dynasty, bucket)}:cls:{class_name.lower()}"
+
+    def lock(self, ns: str, dynasty: str, bucket: int, identity: str) -> str:
+        return f"{self._i(ns, dynasty, bucket)}:lock:{identity}"
+
+    # -- providers
+    def _p(self, ns: str, provider: str) -> str:
+        return f"{self.prefix}:{{p|{ns.lower()}|{provider.lower()}}}"
+
+    def tasks(self, ns: str, provider: str) -> str:
+        return f"{self._p(ns, provider)}:tasks"
+
+    def workers(self, ns: str, provider: str) -> str:
+        return f"{self._p(ns, provider)}:workers"
+
+    def running(self, ns: str, provider: str, task_id: str) -> str:
+        return f"{self._p(ns, provider)}:run:{task_id}"
+
+    def done(self, ns: str, provider: str, task_id: str) -> str:
+        return f"{self._p(ns, provider)}:done:{task_id}"
+
+    # -- hosts
+    def host_replies(self, host_id: str) -> str:
+        return f"{self.prefix}:{{h|{host_id}}}:replies"
+
+    def host_alive(self, host_id: str) -> str:
+        return f"{self.prefix}:{{h|{host_id}}}:alive"
+
+    # -- transactions
+    def tx(self, tx_id: str) -> str:
+        return f"{self.prefix}:{{tx|{tx_id}}}"
+
+    def replies(self, tx_id: str) -> str:
+        return f"{self.tx(tx_id)}:replies"
+
+    @property
+    def active_transactions(self) -> str:
+        return f"{self.prefix}:{{meta}}:tx:active"
 
     def instance_pattern(self, ns: str) -> str:
         """SCAN pattern of every instance key of a namespace (namespace deletion only)."""

@@ -8,6 +8,8 @@ writes nothing.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from importlib import resources
@@ -91,14 +93,9 @@ class Repository:
             record = pb.WbemObject(genus=pb.GENUS_INSTANCE, class_name="__NAMESPACE")
             record.properties.add(name="Name", value=pb.Value(string=parts[-1]))
             plan = instances.plan_put_instance(record, 0, None, schema, self.limits)
-            await self._put_instance(
-                keys=[self.keys.records(parent, plan.dynasty, Keys.bucket(plan.identity)),
-                      self.keys.versions(parent, plan.dynasty, Keys.bucket(plan.identity)),
-                      self.keys.members(parent, plan.dynasty, Keys.bucket(plan.identity), plan.class_name),
-                      self.keys.changed(parent)],
-                args=[plan.identity, plan.class_name.lower(), plan.record.SerializeToString(deterministic=True),
-                      "upsert", "", schema.version, uuid.uuid4().hex,
-                      *[c.class_name.lower() for c in schema.chain(plan.class_name)]])
+            await self.write_record(parent, plan, plan.record.SerializeToString(deterministic=True), mode="upsert",
+                                    expected="", validated=schema.version, token=uuid.uuid4().hex,
+                                    chain=[c.class_name.lower() for c in schema.chain(plan.class_name)])
         return bool(created)
 
     async def namespaces(self) -> list[str]:
@@ -111,6 +108,10 @@ class Repository:
         except paths.PathError as e:
             raise WbemError("WBEM_E_INVALID_NAMESPACE", f"namespace {name!r} is not valid: {e}",
                             parameter_info=name[:256]) from None
+
+    async def resolve_namespace(self, name: str, operation: str) -> str:
+        """The namespace's display name; WBEM_E_INVALID_NAMESPACE if it does not exist."""
+        return await self._namespace(name, operation)
 
     async def _namespace(self, name: str, operation: str) -> str:
         text = self._ns_text(name)
@@ -231,64 +232,110 @@ class Repository:
     # ------------------------------------------------------------------ instances
 
     async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int,
-                           ctx: pb.Context | None = None) -> PutResult:
+                           ctx: pb.Context | None = None, *, lock_wait: float = 30.0) -> PutResult:
+        """A put served by the repository alone (every level of the derivation is static)."""
         ns = await self._namespace(namespace, "PutInstance")
         token = uuid.uuid4().hex  # identifies this call's write, so a retried script cannot apply twice
-        for _ in range(RETRIES):
+        give_up = time.monotonic() + lock_wait
+        backoff, races = 0.005, 0
+        while True:
             schema = await self.schema(ns)
             plan = instances.plan_put_instance(obj, flags, ctx, schema, self.limits)
-            eff = schema.effective(plan.class_name)
-            if classes.is_dynamic(eff):
-                provider = classes.qualifier_string(eff.qualifiers, "provider") or ""
-                raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"{plan.class_name} is Dynamic (provider "
-                                f"{provider!r}); no provider is registered for it", parameter_info=provider,
-                                operation="PutInstance")
-            is_namespace = plan.class_name.lower() == NAMESPACE_CLASS
-            child_ns = ""
-            if is_namespace:
-                child_ns = self._child_namespace(ns, plan.record)
+            if classes.is_dynamic(schema.effective(plan.class_name)):
+                raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"{plan.class_name} is Dynamic: its puts go to its "
+                                "providers", operation="PutInstance")
+            child_ns = self._child_namespace(ns, plan.record) if plan.class_name.lower() == NAMESPACE_CLASS else ""
             record, expected = plan.record, ""
-            b = Keys.bucket(plan.identity)
             if plan.partial is not None:
-                cur = await self._read(ns, plan.dynasty, b, plan.identity)
-                if cur is None:
-                    raise WbemError("WBEM_E_NOT_FOUND", f"{plan.relpath} does not exist", parameter_info=plan.relpath,
-                                    operation="PutInstance")
-                stored, stamp, _ = cur
-                expected = stamp.split(":")[0]
-                record = instances.merge_partial(stored, plan.record, plan.partial)
-                instances.check_nulls(record, eff)
+                record, expected = await self._merge_partial(ns, plan, schema)
             mode = "create" if flags & WbemFlag.CREATE_ONLY else "update" if flags & WbemFlag.UPDATE_ONLY else "upsert"
-            chain = [c.class_name.lower() for c in schema.chain(plan.class_name)]
-            res = await self._put_instance(
-                keys=[self.keys.records(ns, plan.dynasty, b), self.keys.versions(ns, plan.dynasty, b),
-                      self.keys.members(ns, plan.dynasty, b, plan.class_name), self.keys.changed(ns)],
-                args=[plan.identity, plan.class_name.lower(), record.SerializeToString(deterministic=True), mode,
-                      expected, schema.version, token, *chain])
-            status, detail = res[0].decode(), res[1]
-            path = f"\\\\{self.server}\\{ns}:{plan.relpath}"
+            status, detail = await self.write_record(
+                ns, plan, record.SerializeToString(deterministic=True), mode=mode, expected=expected,
+                validated=schema.version, token=token, chain=[c.class_name.lower() for c in schema.chain(plan.class_name)])
             if status == "OK":
-                if is_namespace:
+                if child_ns:
                     # After the write, so a refused put creates nothing; a crash in between is
                     # completed by putting the same __NAMESPACE instance again.
                     await self.create_namespace(child_ns, in_parent=False)
-                return PutResult(path, plan.relpath, bool(detail))
-            if status in ("SCHEMA", "CONFLICT"):
+                return PutResult(f"\\\\{self.server}\\{ns}:{plan.relpath}", plan.relpath, bool(detail))
+            if status == "LOCKED":  # a provider transaction holds the object: wait for it
+                if time.monotonic() > give_up:
+                    raise WbemError("WBEM_E_TIMED_OUT", f"{plan.relpath} stayed locked by transaction "
+                                    f"{detail.decode()} for {lock_wait:.0f} s", parameter_info=plan.relpath,
+                                    operation="PutInstance")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 0.2)
                 continue
-            if status == "EXISTS":
-                raise WbemError("WBEM_E_ALREADY_EXISTS", f"{plan.relpath} already exists", parameter_info=plan.relpath,
-                                operation="PutInstance")
-            if status == "NOTFOUND":
-                raise WbemError("WBEM_E_NOT_FOUND", f"{plan.relpath} does not exist", parameter_info=plan.relpath,
-                                operation="PutInstance")
-            if status == "MOVED":
-                owner = schema.get(detail.decode())
-                owner_name = owner.class_name if owner is not None else detail.decode()
-                raise WbemError("WBEM_E_ALREADY_EXISTS", f"the key of {plan.relpath} is taken by an instance of "
-                                f"{owner_name} in the same hierarchy; an instance cannot change class (delete it "
-                                "and create it again)", parameter_info=plan.relpath, operation="PutInstance")
-        raise WbemError("WBEM_E_FAILED", "the class or instance kept changing under this PutInstance; try again",
-                        operation="PutInstance")
+            if status not in ("SCHEMA", "CONFLICT"):
+                raise self._refusal(status, detail, plan, schema)
+            races += 1
+            if races >= RETRIES:
+                raise WbemError("WBEM_E_FAILED", "the class or instance kept changing under this PutInstance; "
+                                "try again", operation="PutInstance")
+
+    def _refusal(self, status: str, detail: bytes, plan: instances.InstancePlan, schema: Schema) -> WbemError:
+        if status == "EXISTS":
+            return WbemError("WBEM_E_ALREADY_EXISTS", f"{plan.relpath} already exists", parameter_info=plan.relpath,
+                             operation="PutInstance")
+        if status == "NOTFOUND":
+            return WbemError("WBEM_E_NOT_FOUND", f"{plan.relpath} does not exist", parameter_info=plan.relpath,
+                             operation="PutInstance")
+        owner = schema.get(detail.decode())
+        owner_name = owner.class_name if owner is not None else detail.decode()
+        return WbemError("WBEM_E_ALREADY_EXISTS", f"the key of {plan.relpath} is taken by an instance of "
+                         f"{owner_name} in the same hierarchy; an instance cannot change class (delete it "
+                         "and create it again)", parameter_info=plan.relpath, operation="PutInstance")
+
+    async def _merge_partial(self, ns: str, plan: instances.InstancePlan, schema: Schema
+                             ) -> tuple[pb.WbemObject, str]:
+        """A partial update's full record: the stored one with the listed properties replaced."""
+        assert plan.partial is not None
+        cur = await self._read(ns, plan.dynasty, Keys.bucket(plan.identity), plan.identity)
+        if cur is None:
+            raise WbemError("WBEM_E_NOT_FOUND", f"{plan.relpath} does not exist", parameter_info=plan.relpath,
+                            operation="PutInstance")
+        stored, stamp, _ = cur
+        record = instances.merge_partial(stored, plan.record, plan.partial)
+        instances.check_nulls(record, schema.effective(plan.class_name))
+        return record, stamp.split(":")[0]
+
+    def instance_keys(self, ns: str, plan: instances.InstancePlan) -> list[str]:
+        b = Keys.bucket(plan.identity)
+        return [self.keys.records(ns, plan.dynasty, b), self.keys.versions(ns, plan.dynasty, b),
+                self.keys.members(ns, plan.dynasty, b, plan.class_name), self.keys.changed(ns),
+                self.keys.lock(ns, plan.dynasty, b, plan.identity)]
+
+    async def write_record(self, ns: str, plan: instances.InstancePlan, record: bytes, *, mode: str, expected: str,
+                           validated: int, token: str, chain: list[str]) -> tuple[str, bytes]:
+        """Run the atomic instance write (put_instance.lua); (status, detail)."""
+        res = await self._put_instance(
+            keys=self.instance_keys(ns, plan),
+            args=[plan.identity, plan.class_name.lower(), record, mode, expected, validated, token, *chain])
+        detail = res[1] if isinstance(res[1], bytes) else str(res[1]).encode()
+        return res[0].decode(), detail
+
+    # -- the repository as a participant of a provider transaction (the object is locked by it)
+
+    async def stage(self, ns: str, plan: instances.InstancePlan, flags: int, schema: Schema) -> pb.WbemObject:
+        """Prepare: check the put against the stored state and return the record commit will write."""
+        cur = await self._read(ns, plan.dynasty, Keys.bucket(plan.identity), plan.identity)
+        if cur is not None and cur[2] != plan.class_name.lower():
+            raise self._refusal("MOVED", cur[2].encode(), plan, schema)
+        if cur is not None and flags & WbemFlag.CREATE_ONLY:
+            raise self._refusal("EXISTS", b"", plan, schema)
+        if cur is None and flags & WbemFlag.UPDATE_ONLY:
+            raise self._refusal("NOTFOUND", b"", plan, schema)
+        if plan.partial is not None:
+            return (await self._merge_partial(ns, plan, schema))[0]
+        return plan.record
+
+    async def apply(self, ns: str, plan: instances.InstancePlan, record: bytes, tx_id: str) -> None:
+        """Commit: write the staged record. Idempotent: the transaction id is the write's token."""
+        status, detail = await self.write_record(ns, plan, record, mode="upsert", expected="", validated=2**62,
+                                                 token=tx_id, chain=[])
+        if status != "OK":
+            raise WbemError("WBEM_E_CRITICAL_ERROR", f"the repository could not apply a committed put of "
+                            f"{plan.relpath}: {status} {detail!r}", parameter_info=plan.relpath)
 
     @staticmethod
     def _child_namespace(ns: str, record: pb.WbemObject) -> str:
@@ -351,19 +398,23 @@ class Repository:
             raise WbemError("WBEM_E_INVALID_OBJECT_PATH", f"{path_text[:200]!r} names a class; use DeleteClass",
                             parameter_info=path_text[:256], operation="DeleteInstance")
         ns = await self._namespace(path.namespace or namespace, "DeleteInstance")
-        for _ in range(RETRIES):
+        give_up = time.monotonic() + 30.0
+        while time.monotonic() < give_up:
             schema = await self.schema(ns)
             record, identity, dynasty, b, stamp = await self._locate(ns, path, schema, "DeleteInstance")
             eff = schema.effective(record.class_name)
             res = await self._delete_instance(
                 keys=[self.keys.records(ns, dynasty, b), self.keys.versions(ns, dynasty, b),
-                      self.keys.members(ns, dynasty, b, record.class_name)], args=[identity, stamp])
+                      self.keys.members(ns, dynasty, b, record.class_name), self.keys.lock(ns, dynasty, b, identity)],
+                args=[identity, stamp])
             if res[0] == b"OK":
                 if record.class_name.lower() == NAMESPACE_CLASS:
                     await self._drop_namespace(self._child_namespace(ns, record))
                 return f"\\\\{self.server}\\{ns}:{instances.relpath_of(record, eff)}"
             if res[0] == b"NOTFOUND":
                 break
+            if res[0] == b"LOCKED":
+                await asyncio.sleep(0.05)  # a provider transaction holds it; it finishes within its deadline
         raise WbemError("WBEM_E_NOT_FOUND", f"{path.relpath()} does not exist", parameter_info=path.relpath(),
                         operation="DeleteInstance")
 

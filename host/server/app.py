@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import uuid
 from pathlib import Path
 
 import grpc
@@ -17,6 +18,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from host import logs
 from host.config import Settings
+from host.coordinator import Coordinator, Dispatcher, ProviderRegistry, Timeouts
 from host.redis_server import EmbeddedRedis
 from host.repository.store import Repository
 from host.server.servicer import SERVICE, WbemServicer
@@ -45,6 +47,8 @@ class Host:
         self.redis: Redis | None = None
         self.server: grpc.aio.Server | None = None
         self.servicer: WbemServicer | None = None
+        self.coordinator: Coordinator | None = None
+        self.host_id = ""
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._stopped = asyncio.Event()
@@ -66,13 +70,21 @@ class Host:
         self.redis = connect_redis(url, s.redis_max_connections)
         repo = Repository(self.redis, prefix=s.prefix, limits=s.limits(), server=s.server_name)
         await repo.init()
+        self.host_id = f"{s.server_name}-{uuid.uuid4().hex[:10]}"
+        registry = ProviderRegistry(repo, self.redis, repo.keys, worker_ttl_ms=s.worker_ttl_ms)
+        self.coordinator = Coordinator(repo, self.redis, repo.keys, self.host_id,
+                                       timeouts=Timeouts(put_s=s.put_timeout_seconds, commit_s=s.commit_timeout_seconds,
+                                                         lock_wait_s=s.put_timeout_seconds),
+                                       alive_ms=s.host_lease_ms)
+        await self.coordinator.start()
         # gRPC's own cap sits above ours so that oversized requests reach our decoder and get
         # WBEM_E_QUOTA_VIOLATION; only absurd sizes (4x) meet gRPC's RESOURCE_EXHAUSTED.
         hard = s.max_message_bytes * 4
         self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", hard),
                                                ("grpc.max_send_message_length", hard),
                                                ("grpc.so_reuseport", 0)])
-        self.servicer = WbemServicer(repo, max_message_bytes=s.max_message_bytes)
+        self.servicer = WbemServicer(repo, Dispatcher(repo, registry, self.coordinator),
+                                     max_message_bytes=s.max_message_bytes, host_id=self.host_id)
         self.server.add_generic_rpc_handlers([self.servicer.handler()])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -98,6 +110,8 @@ class Host:
             log.warning("grace period over; cancelling calls still in flight", in_flight=self.servicer.in_flight)
         if self.server is not None:
             await self.server.stop(0.5)
+        if self.coordinator is not None:
+            await self.coordinator.stop()
         if self.redis is not None:
             await self.redis.aclose()
         if self.embedded is not None:

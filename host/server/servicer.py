@@ -17,11 +17,13 @@ import redis.exceptions
 from google.protobuf.message import DecodeError, Message
 
 from host import logs
+from host.coordinator import Dispatcher
 from host.errors import WbemError
 from host.flags import check_flags
 from host.repository.store import Repository
 from host.server.status import abort
 from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import provider_pb2 as wire
 from wmiput.v1 import services_pb2 as api
 
 SERVICE = api.DESCRIPTOR.services_by_name["WbemService"]
@@ -50,8 +52,10 @@ def _decoder(cls: type[Message], limit: int, operation: str) -> Callable[[bytes]
 
 
 class WbemServicer:
-    def __init__(self, repo: Repository, *, max_message_bytes: int) -> None:
+    def __init__(self, repo: Repository, dispatcher: Dispatcher, *, max_message_bytes: int, host_id: str) -> None:
         self.repo = repo
+        self.dispatcher = dispatcher
+        self.host_id = host_id
         self.max_message_bytes = max_message_bytes
         self.draining = False
         self.in_flight = 0
@@ -170,8 +174,15 @@ class WbemServicer:
 
     async def PutInstance(self, r: api.PutInstanceRequest) -> api.PutInstanceResponse:
         _need_object(r, "PutInstance")
-        res = await self.repo.put_instance(r.namespace, r.object, r.flags, r.context if r.HasField("context") else None)
+        caller = wire.Caller(principal="anonymous", host=self.host_id)
+        res = await self.dispatcher.put_instance(r.namespace, r.object, r.flags,
+                                                 r.context if r.HasField("context") else None, caller)
         return api.PutInstanceResponse(path=res.path, relpath=res.relpath)
+
+    async def ListProviders(self, r: api.ListProvidersRequest) -> api.ListProvidersResponse:
+        ns = await self.repo.resolve_namespace(r.namespace, "ListProviders")
+        schema = await self.repo.schema(ns)
+        return api.ListProvidersResponse(providers=await self.dispatcher.registry.describe(ns, schema))
 
     async def GetObject(self, r: api.GetObjectRequest) -> api.GetObjectResponse:
         if not r.path:

@@ -1,7 +1,8 @@
 from wmiput.v1 import object_pb2 as _object_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -137,3 +138,59 @@ class CreateInstanceEnumResponse(_message.Message):
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     object: _object_pb2.WbemObject
     def __init__(self, object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ...) -> None: ...
+
+class ListProvidersRequest(_message.Message):
+    __slots__ = ("namespace", "flags", "context")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    flags: int
+    context: _object_pb2.Context
+    def __init__(self, namespace: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+
+class WorkerInfo(_message.Message):
+    __slots__ = ("worker_id", "hostname", "pid", "last_seen_unix_ms")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    hostname: str
+    pid: int
+    last_seen_unix_ms: int
+    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ..., last_seen_unix_ms: _Optional[int] = ...) -> None: ...
+
+class ProviderInfo(_message.Message):
+    __slots__ = ("name", "namespace", "hosting_model", "supports_put", "supports_get", "supports_delete", "supports_enumeration", "classes", "workers", "backlog", "pending", "oldest_pending_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    HOSTING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_PUT_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_GET_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_DELETE_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_ENUMERATION_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    BACKLOG_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_PENDING_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    namespace: str
+    hosting_model: str
+    supports_put: bool
+    supports_get: bool
+    supports_delete: bool
+    supports_enumeration: bool
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    workers: _containers.RepeatedCompositeFieldContainer[WorkerInfo]
+    backlog: int
+    pending: int
+    oldest_pending_ms: int
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., hosting_model: _Optional[str] = ..., supports_put: _Optional[bool] = ..., supports_get: _Optional[bool] = ..., supports_delete: _Optional[bool] = ..., supports_enumeration: _Optional[bool] = ..., classes: _Optional[_Iterable[str]] = ..., workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ..., backlog: _Optional[int] = ..., pending: _Optional[int] = ..., oldest_pending_ms: _Optional[int] = ...) -> None: ...
+
+class ListProvidersResponse(_message.Message):
+    __slots__ = ("providers",)
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderInfo]
+    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ...) -> None: ...

@@ -70,6 +70,11 @@ class WbemServiceStub:
                 request_serializer=wmiput_dot_v1_dot_services__pb2.CreateInstanceEnumRequest.SerializeToString,
                 response_deserializer=wmiput_dot_v1_dot_services__pb2.CreateInstanceEnumResponse.FromString,
                 _registered_method=True)
+        self.ListProviders = channel.unary_unary(
+                '/wmiput.v1.WbemService/ListProviders',
+                request_serializer=wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.SerializeToString,
+                response_deserializer=wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.FromString,
+                _registered_method=True)
 
 
 class WbemServiceServicer:
@@ -125,6 +130,13 @@ class WbemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProviders(self, request, context):
+        """The providers registered in a namespace, their live workers and their stream backlog.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WbemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +174,11 @@ def add_WbemServiceServicer_to_server(servicer, server):
                     servicer.CreateInstanceEnum,
                     request_deserializer=wmiput_dot_v1_dot_services__pb2.CreateInstanceEnumRequest.FromString,
                     response_serializer=wmiput_dot_v1_dot_services__pb2.CreateInstanceEnumResponse.SerializeToString,
+            ),
+            'ListProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviders,
+                    request_deserializer=wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.FromString,
+                    response_serializer=wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +371,33 @@ class WbemService:
             '/wmiput.v1.WbemService/CreateInstanceEnum',
             wmiput_dot_v1_dot_services__pb2.CreateInstanceEnumRequest.SerializeToString,
             wmiput_dot_v1_dot_services__pb2.CreateInstanceEnumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wmiput.v1.WbemService/ListProviders',
+            wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.SerializeToString,
+            wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@
 -- KEYS[2] P:{i|ns|dynasty|b}:ver      identity -> "<version>:<class>:<token of the last writer>"
 -- KEYS[3] P:{i|ns|dynasty|b}:cls:<c>  identities of class c in the bucket
 -- KEYS[4] P:{s|ns}:changed            class -> schema version of its last change
+-- KEYS[5] P:{i|ns|dynasty|b}:lock:<identity>   a transaction holding the object (provider puts)
 -- ARGV[1] identity   ARGV[2] class (lower)   ARGV[3] record bytes
 -- ARGV[4] mode: "create" (CREATE_ONLY), "update" (UPDATE_ONLY), "upsert" (CREATE_OR_UPDATE)
 -- ARGV[5] expected record version, or "" for any (partial updates read, merge, then write)
@@ -11,13 +12,17 @@
 -- ARGV[7] the call's token: a retry of a write that already applied (its reply was lost) is
 --         recognised and answered OK instead of being applied, or refused, a second time
 -- ARGV[8..] the classes of the derivation (lower): none may have changed since ARGV[6]
--- Returns {"OK", created 0|1, version} or {error, detail}.
+-- Returns {"OK", created 0|1, version} or {error, detail}; LOCKED while a transaction holds the object.
 local validated = tonumber(ARGV[6])
 for i = 8, #ARGV do
   local score = redis.call('ZSCORE', KEYS[4], ARGV[i])
   if not score or tonumber(score) > validated then
     return {'SCHEMA', ARGV[i]}
   end
+end
+local holder = redis.call('GET', KEYS[5])
+if holder and holder ~= ARGV[7] then
+  return {'LOCKED', holder}
 end
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 local version, owner, token = 0, nil, nil

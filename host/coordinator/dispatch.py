@@ -1,0 +1,29 @@
+"""PutInstance: who serves it. Static all the way down: one atomic repository write. Any Dynamic
+level: a transaction over its providers, topmost first, with the repository for static levels."""
+
+from __future__ import annotations
+
+from host.coordinator.registry import ProviderRegistry
+from host.coordinator.transactions import Coordinator
+from host.model import instances
+from host.repository.store import PutResult, Repository
+from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import provider_pb2 as wire
+
+
+class Dispatcher:
+    def __init__(self, repo: Repository, registry: ProviderRegistry, coordinator: Coordinator) -> None:
+        self.repo = repo
+        self.registry = registry
+        self.coordinator = coordinator
+
+    async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int, ctx: pb.Context | None,
+                           caller: wire.Caller) -> PutResult:
+        ns = await self.repo.resolve_namespace(namespace, "PutInstance")
+        schema = await self.repo.schema(ns)
+        plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
+        levels = await self.registry.levels(ns, schema, plan.class_name)
+        if not any(lv.provider for lv in levels):
+            return await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s)
+        view = instances.instance_view(plan.record, schema, server=self.repo.server, namespace=ns)
+        return await self.coordinator.put(ns, plan, levels, flags, ctx, caller, view)

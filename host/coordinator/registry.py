@@ -1,0 +1,148 @@
+"""Provider registrations, the WMI way: a Dynamic class names its provider with the Provider
+qualifier; the provider is a __Win32Provider instance; an __InstanceProviderRegistration pointing
+at it says what it supports (SupportsPut). Live workers come from their heartbeats."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from host.errors import WbemError
+from host.model import classes, paths, values
+from host.model.classes import Schema
+from host.repository.keys import WORKER_GROUP, Keys
+from host.repository.store import Repository
+from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import services_pb2 as api
+
+CACHE_SECONDS = 1.0  # registrations are read at most this often per namespace
+
+
+@dataclass(frozen=True)
+class Level:
+    """One class of a derivation and who serves it: the repository (provider "") or a provider."""
+
+    level: int
+    class_name: str
+    provider: str = ""
+
+
+@dataclass
+class Registration:
+    name: str
+    hosting_model: str = ""
+    registered: bool = False  # an __InstanceProviderRegistration exists
+    supports: dict[str, bool] = field(default_factory=dict)
+
+
+class ProviderRegistry:
+    def __init__(self, repo: Repository, redis: Redis, keys: Keys, *, worker_ttl_ms: int = 10_000) -> None:
+        self.repo = repo
+        self.redis = redis
+        self.keys = keys
+        self.worker_ttl_ms = worker_ttl_ms
+        self._cache: dict[str, tuple[float, dict[str, Registration]]] = {}
+
+    async def registrations(self, ns: str) -> dict[str, Registration]:
+        """Provider name (lower-case) -> registration, from the namespace's static instances."""
+        hit = self._cache.get(ns.lower())
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        regs: dict[str, Registration] = {}
+        async for o in self.repo.enum_instances(ns, "__Win32Provider", 0):
+            v = _values(o)
+            regs[str(v["name"]).lower()] = Registration(str(v["name"]), str(v.get("hostingmodel") or ""))
+        async for o in self.repo.enum_instances(ns, "__InstanceProviderRegistration", 0):
+            v = _values(o)
+            try:
+                target = paths.parse_path(str(v.get("provider") or ""))
+            except paths.PathError:
+                continue
+            name = next((str(val) for _k, val in target.keys), "")
+            reg = regs.get(name.lower())
+            if reg is not None:
+                reg.registered = True
+                reg.supports = {k: bool(v.get(k.lower())) for k in
+                                ("SupportsPut", "SupportsGet", "SupportsDelete", "SupportsEnumeration")}
+        self._cache[ns.lower()] = (time.monotonic(), regs)
+        return regs
+
+    async def levels(self, ns: str, schema: Schema, class_name: str) -> list[Level]:
+        """Who serves each class of the derivation, topmost first; checked for a put."""
+        out: list[Level] = []
+        for i, c in enumerate(schema.chain(class_name)):
+            eff = schema.effective(c.class_name)
+            if not classes.is_dynamic(eff):
+                out.append(Level(i, c.class_name))
+                continue
+            name = classes.qualifier_string(eff.qualifiers, "provider")
+            if not name:
+                raise WbemError("WBEM_E_INVALID_PROVIDER_REGISTRATION", f"{c.class_name} is Dynamic but has no "
+                                "Provider qualifier", parameter_info=c.class_name, operation="PutInstance")
+            out.append(Level(i, c.class_name, name))
+        if any(lv.provider for lv in out):
+            await self.check_put(ns, {lv.provider for lv in out if lv.provider})
+        return out
+
+    async def check_put(self, ns: str, providers: set[str]) -> None:
+        regs = await self.registrations(ns)
+        for name in sorted(providers):
+            reg = regs.get(name.lower())
+            if reg is None:
+                raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"no __Win32Provider named {name!r} is registered in "
+                                f"{ns}", parameter_info=name, operation="PutInstance")
+            if not reg.registered or not reg.supports.get("SupportsPut"):
+                raise WbemError("WBEM_E_PROVIDER_NOT_CAPABLE", f"provider {name} is not registered with "
+                                "SupportsPut = TRUE (__InstanceProviderRegistration)", parameter_info=name,
+                                provider_name=name, operation="PutInstance")
+            if not await self.live_workers(ns, name):
+                raise WbemError("WBEM_E_PROVIDER_LOAD_FAILURE", f"provider {name} has no live worker serving "
+                                f"{ns}", parameter_info=name, provider_name=name, operation="PutInstance")
+
+    async def live_workers(self, ns: str, provider: str) -> list[api.WorkerInfo]:
+        now = time.time() * 1000
+        out = []
+        for wid, raw in (await self.redis.hgetall(self.keys.workers(ns, provider))).items():
+            beat = json.loads(raw)
+            if now - beat["last_seen_unix_ms"] <= self.worker_ttl_ms:
+                out.append(api.WorkerInfo(worker_id=wid.decode(), hostname=beat.get("hostname", ""),
+                                          pid=beat.get("pid", 0), last_seen_unix_ms=beat["last_seen_unix_ms"]))
+        return sorted(out, key=lambda w: w.worker_id)
+
+    async def describe(self, ns: str, schema: Schema) -> list[api.ProviderInfo]:
+        """Registered providers with their classes, live workers and stream backlog."""
+        self._cache.pop(ns.lower(), None)
+        regs = await self.registrations(ns)
+        served: dict[str, list[str]] = {}
+        for name in schema.classes:
+            eff = schema.effective(name)
+            if classes.is_dynamic(eff):
+                p = classes.qualifier_string(eff.qualifiers, "provider") or ""
+                served.setdefault(p.lower(), []).append(eff.class_name)
+        out = []
+        for key, reg in sorted(regs.items()):
+            stream = self.keys.tasks(ns, reg.name)
+            info = api.ProviderInfo(
+                name=reg.name, namespace=ns, hosting_model=reg.hosting_model,
+                supports_put=reg.supports.get("SupportsPut", False), supports_get=reg.supports.get("SupportsGet", False),
+                supports_delete=reg.supports.get("SupportsDelete", False),
+                supports_enumeration=reg.supports.get("SupportsEnumeration", False),
+                classes=sorted(served.get(key, [])), workers=await self.live_workers(ns, reg.name),
+                backlog=await self.redis.xlen(stream))
+            try:
+                pending = await self.redis.xpending(stream, WORKER_GROUP)
+            except Exception:  # noqa: BLE001 - no group yet: nothing pending
+                pending = {"pending": 0, "min": None}
+            info.pending = int(pending.get("pending") or 0)
+            if pending.get("min"):
+                oldest = int(pending["min"].decode().split("-")[0])
+                info.oldest_pending_ms = max(0, int(time.time() * 1000) - oldest)
+            out.append(info)
+        return out
+
+
+def _values(o: pb.WbemObject) -> dict[str, object]:
+    return {p.name.lower(): values.to_python(p.value) if p.HasField("value") else None for p in o.properties}

@@ -1,0 +1,411 @@
+"""Two-phase commit of a provider-backed put, across the providers of every level of the
+derivation (topmost first) and the repository.
+
+    1. a transaction record in Redis (state "preparing", owner = this host) and the object lock
+    2. PREPARE each level in order; the first refusal or silence aborts
+    3. the decision, one atomic write: from here the outcome is fixed, whoever crashes
+    4. COMMIT each level in order (or ABORT those asked to prepare)
+    5. the lock released, the record marked done (kept an hour for late readers)
+
+A put with one provider and nothing else skips the second phase (one PUT task). State lives in
+Redis, never only here: if this host dies, another (or this one, restarted) adopts the
+transaction once this host's alive key lapses; decided -> driven to the end, undecided ->
+aborted (presumed abort). Providers are idempotent by task id, so re-sending is always safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+import redis.exceptions
+from redis.asyncio import Redis
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+
+from host import logs
+from host.coordinator.registry import Level
+from host.errors import WbemError
+from host.failpoints import failpoint
+from host.model import instances
+from host.repository.keys import Keys
+from host.repository.store import PutResult, Repository, _script
+from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import provider_pb2 as wire
+
+log = logs.get("wmiput.coordinator")
+Phase = wire.TaskPhase
+TX_RETENTION_S = 3600
+LOCK_TTL_MS = 120_000  # an object lock outlives any deadline; adoption releases it sooner
+
+# Transient Redis failures while driving a decided transaction: retried within bounds, then
+# the transaction is left to recovery (it stays in the active set).
+redis_retrying = AsyncRetrying(
+    retry=retry_if_exception_type((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)),
+    stop=stop_after_delay(15), wait=wait_exponential_jitter(initial=0.05, max=1.0), reraise=True)
+
+
+@dataclass
+class TxMeta:
+    """What any host needs to finish a transaction."""
+
+    ns: str
+    class_name: str
+    dynasty: str
+    identity: str
+    relpath: str
+    levels: list[tuple[int, str, str]]  # (level, class, provider or "" for the repository)
+    deadline_ms: int
+    flags: int
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "TxMeta":
+        d = json.loads(raw)
+        d["levels"] = [tuple(x) for x in d["levels"]]
+        return cls(**d)
+
+    def plan(self) -> instances.InstancePlan:
+        return instances.InstancePlan(class_name=self.class_name, dynasty=self.dynasty, identity=self.identity,
+                                      relpath=self.relpath, record=pb.WbemObject())
+
+
+@dataclass
+class Timeouts:
+    put_s: float = 30.0  # prepare phase, overall
+    commit_s: float = 10.0  # waiting for commit acknowledgements before leaving them to recovery
+    lock_wait_s: float = 30.0
+
+
+class ReplyRouter:
+    """One XREAD loop per host on its reply stream, handing each reply to the task waiting for it."""
+
+    def __init__(self, redis: Redis, stream: str) -> None:
+        self.redis = redis
+        self.stream = stream
+        self._waiting: dict[str, asyncio.Future[wire.ProviderReply]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def expect(self, task_id: str) -> asyncio.Future[wire.ProviderReply]:
+        fut = self._waiting.get(task_id)
+        if fut is None or fut.done():
+            fut = asyncio.get_running_loop().create_future()
+            self._waiting[task_id] = fut
+        return fut
+
+    def forget(self, task_id: str) -> None:
+        self._waiting.pop(task_id, None)
+
+    async def _run(self) -> None:
+        last = "$"
+        while True:
+            try:
+                got = await self.redis.xread({self.stream: last}, count=256, block=1000)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+                log.warning("reply stream unreachable; retrying", error=str(e))
+                await asyncio.sleep(0.2)
+                continue
+            for _stream, entries in got or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    try:
+                        reply = wire.ProviderReply.FromString(fields[b"reply"])
+                    except Exception:  # noqa: BLE001 - a stray entry: not ours to answer
+                        continue
+                    fut = self._waiting.get(reply.task_id)
+                    if fut is not None and not fut.done():
+                        fut.set_result(reply)
+
+
+class Coordinator:
+    def __init__(self, repo: Repository, redis: Redis, keys: Keys, host_id: str, *,
+                 timeouts: Timeouts | None = None, alive_ms: int = 5000) -> None:
+        self.repo = repo
+        self.redis = redis
+        self.keys = keys
+        self.host_id = host_id
+        self.t = timeouts or Timeouts()
+        self.alive_ms = alive_ms
+        self.router = ReplyRouter(redis, keys.host_replies(host_id))
+        self._decide = redis.register_script(_script("tx_decide"))
+        self._adopt = redis.register_script(_script("tx_adopt"))
+        self._release = redis.register_script(_script("release_lock"))
+        self._driving: set[str] = set()
+        self._loops: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
+        self.router.start()
+        self._loops = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._recovery())]
+
+    async def stop(self) -> None:
+        for t in self._loops:
+            t.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.router.stop()
+        try:  # our transactions become adoptable at once, not after the lease
+            await self.redis.delete(self.keys.host_alive(self.host_id))
+        except redis.exceptions.RedisError:
+            pass
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.alive_ms / 5000)
+            try:
+                await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
+            except redis.exceptions.RedisError as e:
+                log.warning("host heartbeat failed", error=str(e))
+
+    # ------------------------------------------------------------------ a put
+
+    async def put(self, ns: str, plan: instances.InstancePlan, levels: list[Level], flags: int,
+                  ctx: pb.Context | None, caller: wire.Caller, schema_record: pb.WbemObject) -> PutResult:
+        """Run one provider-backed put to its end; the result or the refusing level's error."""
+        tx_id = uuid.uuid4().hex
+        deadline = time.time() + self.t.put_s
+        meta = TxMeta(ns=ns, class_name=plan.class_name, dynasty=plan.dynasty, identity=plan.identity,
+                      relpath=plan.relpath, levels=[(lv.level, lv.class_name, lv.provider) for lv in levels],
+                      deadline_ms=int(deadline * 1000), flags=flags)
+        template = wire.ProviderTask(transaction_id=tx_id, namespace=ns, flags=flags, caller=caller,
+                                     deadline_unix_ms=meta.deadline_ms, reply_to=self.keys.host_replies(self.host_id))
+        template.object.CopyFrom(schema_record)
+        if ctx is not None:
+            template.context.values.extend(v for v in ctx.values if v.name.lower() != "__put_ext_client_request")
+        tx = self.keys.tx(tx_id)
+        async with self.redis.pipeline(transaction=True) as p:
+            p.hset(tx, mapping={"state": "preparing", "owner": self.host_id, "meta": json.dumps(asdict(meta)),
+                                "task": template.SerializeToString(), "created_ms": int(time.time() * 1000)})
+            p.zadd(self.keys.active_transactions, {tx_id: time.time() * 1000})
+            await p.execute()
+        self._driving.add(tx_id)
+        try:
+            return await self._run(tx_id, meta, template, plan, deadline)
+        finally:
+            self._driving.discard(tx_id)
+
+    async def _run(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask, plan: instances.InstancePlan,
+                   deadline: float) -> PutResult:
+        path = PutResult(f"\\\\{self.repo.server}\\{meta.ns}:{meta.relpath}", meta.relpath, False)
+        await self._lock(tx_id, meta, deadline)
+        failpoint("before_prepare")
+        providers = [lv for lv in meta.levels if lv[2]]
+        if len(providers) == 1 and len(meta.levels) == 1:
+            return await self._one_phase(tx_id, meta, template, deadline, path)
+        asked: list[tuple[int, str, str]] = []
+        staged = False
+        for i, lv in enumerate(meta.levels):
+            level, cls, provider = lv
+            try:
+                if provider:
+                    asked.append(lv)
+                    await self._call(template, Phase.TASK_PHASE_PREPARE, lv, deadline)
+                elif not staged:  # the repository takes part once, at its topmost static level
+                    staged = True
+                    schema = await self.repo.schema(meta.ns)
+                    record = await self.repo.stage(meta.ns, plan, meta.flags, schema)
+                    await self.redis.hset(self.keys.tx(tx_id), "static", record.SerializeToString(deterministic=True))
+            except WbemError as refusal:
+                await self._abort(tx_id, meta, template, asked)
+                raise refusal
+            if i < len(meta.levels) - 1:
+                failpoint("between_prepares")
+        if await self._decide(keys=[self.keys.tx(tx_id)], args=["commit"]) != b"commit":
+            raise WbemError("WBEM_E_FAILED", "the transaction was aborted by recovery while it prepared "
+                            "(this host was thought dead)", parameter_info=meta.relpath)
+        failpoint("after_decision")
+        try:
+            await asyncio.wait_for(self._commit_all(tx_id, meta, template), self.t.commit_s)
+        except (asyncio.TimeoutError, redis.exceptions.RedisError, WbemError) as e:
+            # Decided is decided: the put succeeded; recovery finishes the commits.
+            log.warning("commit not finished; left to recovery", tx=tx_id, error=repr(e))
+            await self._orphan(tx_id)
+            return path
+        await self._finish(tx_id, meta)
+        return path
+
+    async def _one_phase(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask, deadline: float,
+                         path: PutResult) -> PutResult:
+        lv = meta.levels[0]
+        try:
+            await self._call(template, Phase.TASK_PHASE_PUT, lv, deadline)
+        except WbemError as e:
+            if e.name == "WBEM_E_PROVIDER_TIMED_OUT" and not e.provider_name.startswith("Windows"):
+                # No answer: the PUT may still run before its deadline. Recovery asks again and
+                # settles the outcome; the caller learns it by reading the object.
+                await self._orphan(tx_id)
+                e.description += "; the outcome is settled by recovery: read the object to see it"
+                raise
+            await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])
+            await self._finish(tx_id, meta)
+            raise
+        await self._decide(keys=[self.keys.tx(tx_id)], args=["commit"])
+        failpoint("after_decision")
+        await self._finish(tx_id, meta)
+        return path
+
+    async def _lock(self, tx_id: str, meta: TxMeta, deadline: float) -> None:
+        key = self._lock_key(meta)
+        backoff = 0.005
+        give_up = min(deadline, time.time() + self.t.lock_wait_s)
+        while not await self.redis.set(key, tx_id, nx=True, px=LOCK_TTL_MS):
+            if time.time() > give_up:
+                await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])
+                await self._finish(tx_id, meta)
+                raise WbemError("WBEM_E_TIMED_OUT", f"{meta.relpath} stayed locked by another transaction",
+                                parameter_info=meta.relpath, operation="PutInstance")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 0.2)
+
+    def _lock_key(self, meta: TxMeta) -> str:
+        return self.keys.lock(meta.ns, meta.dynasty, Keys.bucket(meta.identity), meta.identity)
+
+    def _task(self, template: wire.ProviderTask, phase: int, lv: tuple[int, str, str]) -> wire.ProviderTask:
+        t = wire.ProviderTask()
+        t.CopyFrom(template)
+        t.phase = phase  # type: ignore[assignment]
+        t.level, t.class_name, t.provider = lv
+        t.task_id = f"{template.transaction_id}/{lv[0]}/{Phase.Name(phase).removeprefix('TASK_PHASE_').lower()}"
+        t.reply_to = self.keys.host_replies(self.host_id)
+        return t
+
+    async def _call(self, template: wire.ProviderTask, phase: int, lv: tuple[int, str, str],
+                    deadline: float) -> wire.ProviderReply:
+        """Send one task and wait for its reply until the deadline; an error reply raises."""
+        task = self._task(template, phase, lv)
+        fut = self.router.expect(task.task_id)
+        try:
+            await self.redis.xadd(self.keys.tasks(task.namespace, task.provider), {"task": task.SerializeToString()})
+            try:
+                reply = await asyncio.wait_for(fut, max(0.0, deadline - time.time()))
+            except asyncio.TimeoutError:
+                raise WbemError("WBEM_E_PROVIDER_TIMED_OUT", f"provider {task.provider} did not answer "
+                                f"{Phase.Name(phase)} for {task.class_name} in time", parameter_info=task.class_name,
+                                provider_name=task.provider, operation="PutInstance") from None
+        finally:
+            self.router.forget(task.task_id)
+        if reply.hresult != 0:
+            raise WbemError.from_proto(reply.status) if reply.status.status_code else WbemError(
+                reply.hresult, f"provider {task.provider} refused", provider_name=task.provider)
+        return reply
+
+    async def _commit_all(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask) -> None:
+        static_done = False
+        for i, lv in enumerate(meta.levels):
+            if lv[2]:
+                await self._call(template, Phase.TASK_PHASE_COMMIT, lv, time.time() + self.t.commit_s)
+            elif not static_done:
+                static_done = True
+                record = await self.redis.hget(self.keys.tx(tx_id), "static")
+                if record is not None:
+                    await self.repo.apply(meta.ns, meta.plan(), record, tx_id)
+            if i < len(meta.levels) - 1:
+                failpoint("between_commits")
+
+    async def _abort(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask,
+                     asked: list[tuple[int, str, str]]) -> None:
+        """Abort everywhere a prepare was sent; a provider that does not acknowledge in time gets
+        the abort again from recovery."""
+        await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])
+        try:
+            for lv in asked:
+                await self._call(template, Phase.TASK_PHASE_ABORT, lv, time.time() + self.t.commit_s)
+        except (WbemError, redis.exceptions.RedisError) as e:
+            log.warning("abort not acknowledged; left to recovery", tx=tx_id, error=repr(e))
+            await self._orphan(tx_id)
+            return
+        await self._finish(tx_id, meta)
+
+    async def _orphan(self, tx_id: str) -> None:
+        """Hand a decided transaction to recovery (any host), keeping the object locked."""
+        async for attempt in redis_retrying:
+            with attempt:
+                await self.redis.hset(self.keys.tx(tx_id), "owner", "")
+
+    async def _finish(self, tx_id: str, meta: TxMeta) -> None:
+        async for attempt in redis_retrying:
+            with attempt:
+                await self._release(keys=[self._lock_key(meta)], args=[tx_id])
+                async with self.redis.pipeline(transaction=True) as p:
+                    p.hset(self.keys.tx(tx_id), "done", "1")
+                    p.expire(self.keys.tx(tx_id), TX_RETENTION_S)
+                    p.zrem(self.keys.active_transactions, tx_id)
+                    await p.execute()
+
+    # ------------------------------------------------------------------ recovery
+
+    async def _recovery(self) -> None:
+        while True:
+            await asyncio.sleep(self.alive_ms / 5000)
+            try:
+                await self.recover_once()
+            except (redis.exceptions.RedisError, WbemError) as e:
+                log.warning("recovery pass failed", error=repr(e))
+
+    async def recover_once(self) -> int:
+        """Adopt and finish the transactions nobody drives; returns how many were finished."""
+        finished = 0
+        for raw in await self.redis.zrange(self.keys.active_transactions, 0, 199):
+            tx_id = raw.decode()
+            if tx_id in self._driving:
+                continue
+            tx = self.keys.tx(tx_id)
+            owner_raw = await self.redis.hget(tx, "owner")
+            if owner_raw is None:  # record gone (expired): nothing left to do
+                await self.redis.zrem(self.keys.active_transactions, tx_id)
+                continue
+            owner = owner_raw.decode()
+            state = await self._adopt(keys=[tx, self.keys.host_alive(owner or "-")], args=[owner, self.host_id])
+            if not state:
+                continue
+            self._driving.add(tx_id)
+            try:
+                await self._drive(tx_id, state.decode())
+                finished += 1
+            finally:
+                self._driving.discard(tx_id)
+        return finished
+
+    async def _drive(self, tx_id: str, state: str) -> None:
+        fields = await self.redis.hgetall(self.keys.tx(tx_id))
+        meta = TxMeta.from_json(fields[b"meta"])
+        template = wire.ProviderTask.FromString(fields[b"task"])
+        if fields.get(b"done"):
+            await self._finish(tx_id, meta)
+            return
+        log.info("adopted transaction", tx=tx_id, state=state, relpath=meta.relpath)
+        one_phase = len(meta.levels) == 1 and bool(meta.levels[0][2])
+        try:
+            if one_phase:
+                # The PUT may or may not have run: asking again gets its recorded answer, or runs it
+                # now, or (past its deadline) refuses it. That answer is the outcome.
+                try:
+                    await self._call(template, Phase.TASK_PHASE_PUT, meta.levels[0], time.time() + self.t.commit_s)
+                    outcome = "commit"
+                except WbemError as e:
+                    if e.name == "WBEM_E_PROVIDER_TIMED_OUT" and "did not answer" in e.description:
+                        raise
+                    outcome = "abort"
+                await self._decide(keys=[self.keys.tx(tx_id)], args=[outcome])
+            else:
+                if state == "preparing":  # presumed abort: the coordinator died before deciding
+                    state = (await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])).decode()
+                if state == "commit":
+                    await asyncio.wait_for(self._commit_all(tx_id, meta, template), self.t.commit_s)
+                else:  # ABORT for every provider level: one that never prepared just acknowledges
+                    for lv in meta.levels:
+                        if lv[2]:
+                            await self._call(template, Phase.TASK_PHASE_ABORT, lv, time.time() + self.t.commit_s)
+        except (asyncio.TimeoutError, WbemError, redis.exceptions.RedisError) as e:
+            log.warning("adopted transaction not finished; will retry", tx=tx_id, error=repr(e))
+            await self._orphan(tx_id)
+            return
+        await self._finish(tx_id, meta)
