@@ -104,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--shallow", action="store_true", help="direct subclasses / own instances only")
         _target(e)
 
+    w = sub.add_parser("worker", help="run a provider worker (serves providers from their Redis streams)",
+                       description="Run a worker process hosting one or more providers. Start several per "
+                       "provider for throughput and fault tolerance: they share the provider's stream.")
+    w.add_argument("--provider", action="append", required=True, metavar="MODULE:CLASS",
+                   help="a Provider subclass, e.g. workers.examples.inventory:InventoryProvider (repeatable)")
+    w.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument for the provider classes, e.g. data_dir=./data (repeatable)")
+    w.add_argument("-n", "--namespace", default=None, help="namespace served [WMIPUT_NAMESPACE; root\\cimv2]")
+    w.add_argument("--redis-url", default=None, help="the host's Redis [WMIPUT_REDIS_URL]")
+    w.add_argument("--prefix", default=None, help="Redis key prefix [WMIPUT_PREFIX; wmiput]")
+    w.add_argument("--concurrency", type=int, default=16, help="tasks run at once (default 16)")
+    w.add_argument("--claim-idle-ms", type=int, default=5000,
+                   help="take over tasks another worker left unacknowledged this long (default 5000)")
+    w.add_argument("--log-format", default=None, help="json, console or auto [WMIPUT_LOG_FORMAT]")
+
     ns = sub.add_parser("create-namespace", help="create a namespace (puts a __NAMESPACE instance in the parent)")
     ns.add_argument("name", help="the new namespace's name, e.g. test")
     ns.add_argument("--parent", default="root")
@@ -236,8 +251,47 @@ async def _run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _run_worker(a: argparse.Namespace) -> int:
+    import importlib
+    import os
+    import signal
+
+    from host import logs
+    from host.server.app import connect_redis
+    from workers.runtime import Worker, WorkerSettings
+
+    logs.configure(a.log_format or os.environ.get("WMIPUT_LOG_FORMAT", "auto"), "info")
+    url = a.redis_url or os.environ.get("WMIPUT_REDIS_URL")
+    if not url:
+        raise SystemExit("worker: give --redis-url (or WMIPUT_REDIS_URL): the Redis the host uses")
+    options = dict(o.split("=", 1) for o in a.option)
+    providers = []
+    for spec in a.provider:
+        module, _, cls = spec.partition(":")
+        providers.append(getattr(importlib.import_module(module), cls)(**options))
+    settings = WorkerSettings(namespace=a.namespace or os.environ.get("WMIPUT_NAMESPACE", "root\\cimv2"),
+                              prefix=a.prefix or os.environ.get("WMIPUT_PREFIX", "wmiput"),
+                              concurrency=a.concurrency, claim_idle_ms=a.claim_idle_ms)
+
+    async def run() -> None:
+        redis = connect_redis(url)
+        worker = Worker(redis, providers, settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        try:
+            await worker.run()
+        finally:
+            await redis.aclose()
+
+    asyncio.run(run())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    if a.command == "worker":
+        return _run_worker(a)
     if a.command == "serve":
         from host import logs
         from host.server.app import serve

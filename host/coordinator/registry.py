@@ -87,9 +87,18 @@ class ProviderRegistry:
             await self.check_put(ns, {lv.provider for lv in out if lv.provider})
         return out
 
-    async def check_put(self, ns: str, providers: set[str]) -> None:
+    def forget(self, ns: str) -> None:
+        """Drop the cached registrations (a registration object was just written)."""
+        self._cache.pop(ns.lower(), None)
+
+    async def check_put(self, ns: str, providers: set[str], *, fresh: bool = False) -> None:
+        if fresh:
+            self.forget(ns)
         regs = await self.registrations(ns)
         for name in sorted(providers):
+            reg = regs.get(name.lower())
+            if not fresh and (reg is None or not reg.registered or not reg.supports.get("SupportsPut")):
+                return await self.check_put(ns, providers, fresh=True)  # maybe registered a moment ago
             reg = regs.get(name.lower())
             if reg is None:
                 raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"no __Win32Provider named {name!r} is registered in "

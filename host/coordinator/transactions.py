@@ -42,9 +42,10 @@ LOCK_TTL_MS = 120_000  # an object lock outlives any deadline; adoption releases
 
 # Transient Redis failures while driving a decided transaction: retried within bounds, then
 # the transaction is left to recovery (it stays in the active set).
-redis_retrying = AsyncRetrying(
-    retry=retry_if_exception_type((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)),
-    stop=stop_after_delay(15), wait=wait_exponential_jitter(initial=0.05, max=1.0), reraise=True)
+def redis_retrying() -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)),
+        stop=stop_after_delay(15), wait=wait_exponential_jitter(multiplier=0.05, max=1.0), reraise=True)
 
 
 @dataclass
@@ -93,7 +94,7 @@ class ReplyRouter:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=5)
 
     def expect(self, task_id: str) -> asyncio.Future[wire.ProviderReply]:
         fut = self._waiting.get(task_id)
@@ -141,6 +142,7 @@ class Coordinator:
         self._release = redis.register_script(_script("release_lock"))
         self._driving: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self._closing = False
 
     async def start(self) -> None:
         await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
@@ -148,9 +150,11 @@ class Coordinator:
         self._loops = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._recovery())]
 
     async def stop(self) -> None:
+        self._closing = True
         for t in self._loops:
             t.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._loops:  # bounded: a cancellation swallowed by wait_for (Python 3.11) must not hang us
+            await asyncio.wait(self._loops, timeout=5)
         await self.router.stop()
         try:  # our transactions become adoptable at once, not after the lease
             await self.redis.delete(self.keys.host_alive(self.host_id))
@@ -158,7 +162,7 @@ class Coordinator:
             pass
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.alive_ms / 5000)
             try:
                 await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
@@ -326,12 +330,12 @@ class Coordinator:
 
     async def _orphan(self, tx_id: str) -> None:
         """Hand a decided transaction to recovery (any host), keeping the object locked."""
-        async for attempt in redis_retrying:
+        async for attempt in redis_retrying():
             with attempt:
                 await self.redis.hset(self.keys.tx(tx_id), "owner", "")
 
     async def _finish(self, tx_id: str, meta: TxMeta) -> None:
-        async for attempt in redis_retrying:
+        async for attempt in redis_retrying():
             with attempt:
                 await self._release(keys=[self._lock_key(meta)], args=[tx_id])
                 async with self.redis.pipeline(transaction=True) as p:
@@ -343,7 +347,7 @@ class Coordinator:
     # ------------------------------------------------------------------ recovery
 
     async def _recovery(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.alive_ms / 5000)
             try:
                 await self.recover_once()
@@ -355,6 +359,8 @@ class Coordinator:
         finished = 0
         for raw in await self.redis.zrange(self.keys.active_transactions, 0, 199):
             tx_id = raw.decode()
+            if self._closing:
+                break
             if tx_id in self._driving:
                 continue
             tx = self.keys.tx(tx_id)
