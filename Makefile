@@ -3,8 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .PHONY: serve test
-serve: $(VENV)/.installed ## run the host on the embedded Redis (data under ./data)
-	$(VENV)/bin/wmiput serve
+serve: $(VENV)/.installed ## run the host on the embedded Redis (data under ./data) with the example providers
+	$(VENV)/bin/wmiput serve --example-providers
 
 test: $(VENV)/.installed examples/node/node_modules/.installed ## the whole suite
 	$(PY) scripts/gen_protos.py --check

@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "a flag wins over the environment.")
     defaults = Settings.from_env({})
     for f in fields(Settings):
+        if isinstance(getattr(defaults, f.name), bool):
+            s.add_argument("--" + f.name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=None,
+                           help=f"{f.metadata['help']} [{env_name(f.name)}]")
+            continue
         s.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)), default=None,
                        metavar=f.name.split("_")[-1].upper(),
                        help=f"{f.metadata['help']} [{env_name(f.name)}; default {getattr(defaults, f.name)!r}]")
@@ -118,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--claim-idle-ms", type=int, default=5000,
                    help="take over tasks another worker left unacknowledged this long (default 5000)")
     w.add_argument("--log-format", default=None, help="json, console or auto [WMIPUT_LOG_FORMAT]")
+
+    pv = sub.add_parser("providers", help="registered providers, their live workers and backlog")
+    _target(pv)
 
     ns = sub.add_parser("create-namespace", help="create a namespace (puts a __NAMESPACE instance in the parent)")
     ns.add_argument("name", help="the new namespace's name, e.g. test")
@@ -245,6 +252,14 @@ async def _run(a: argparse.Namespace) -> int:
                 n += 1
                 print(o.system.relpath if a.command == "enum-classes" else o.system.path)
             print(f"{n} object(s)", file=sys.stderr)
+        elif a.command == "providers":
+            rows = [("PROVIDER", "PUT", "WORKERS", "BACKLOG", "PENDING", "OLDEST(ms)", "CLASSES")]
+            for p in await c.list_providers():
+                rows.append((p.name, "yes" if p.supports_put else "no", str(len(p.workers)), str(p.backlog),
+                             str(p.pending), str(p.oldest_pending_ms), ", ".join(p.classes)))
+            widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+            for r in rows:
+                print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
         elif a.command == "create-namespace":
             await c.create_namespace(a.name, parent=a.parent)
             print(f"{a.parent}\\{a.name}")

@@ -45,6 +45,8 @@ class Settings:
                                          "leaving them to recovery (the put has succeeded by then)")
     host_lease_ms: int = _opt(5000, "a host silent this long has its transactions adopted by another")
     worker_ttl_ms: int = _opt(10_000, "a worker silent this long no longer counts as live")
+    example_providers: bool = _opt(False, "also register the bundled example providers (Inventory, DiskQuota) "
+                                   "and run their workers")
     appendfsync: str = _opt("always", "embedded Redis fsync policy: always (no acknowledged write lost), "
                             "everysec, no")
 
@@ -68,6 +70,10 @@ class Settings:
 
 
 def _coerce(name: str, kind: type, raw: str) -> object:
+    if kind is bool:
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise SystemExit(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected true or false")
+        return raw.lower() in ("1", "true", "yes")
     try:
         return kind(raw)
     except ValueError:

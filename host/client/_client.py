@@ -131,6 +131,11 @@ class WbemClient:
         return self._stream(self.stub.CreateInstanceEnum, api.CreateInstanceEnumRequest(
             namespace=self._ns(namespace), class_name=class_name, flags=int(flags)))
 
+    async def list_providers(self, *, namespace: str | None = None) -> list[api.ProviderInfo]:
+        """Registered providers with their live workers and stream backlog."""
+        r = await self._unary(self.stub.ListProviders, api.ListProvidersRequest(namespace=self._ns(namespace)))
+        return list(r.providers)
+
     async def create_namespace(self, name: str, *, parent: str = "root") -> PutResult:
         """Create parent\\name the WMI way: put an instance of __NAMESPACE in the parent."""
         from host.client._objects import instance

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -133,9 +134,35 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         await host.start()
+        if settings.example_providers:
+            workers = await _start_examples(host)
         await stop.wait()
         log.info("shutting down", grace_seconds=settings.grace_seconds)
     finally:
+        for w in workers:  # workers first: they finish their task in hand and leave their groups
+            w.terminate()
+        for w in workers:
+            try:
+                await asyncio.to_thread(w.wait, 15)
+            except subprocess.TimeoutExpired:
+                w.kill()
         await host.stop()
+
+
+async def _start_examples(host: Host) -> list[subprocess.Popen[bytes]]:
+    """Register the bundled example providers, put their classes, and run a worker for each."""
+    from host.client import WbemClient
+    from workers import examples
+
+    s = host.settings
+    url = host.embedded.url if host.embedded is not None else s.redis_url
+    data_dir = str(Path(s.data_dir) / "providers")
+    procs = [subprocess.Popen(argv) for argv in examples.worker_argv(url, s.prefix, "root\\cimv2", data_dir)]
+    async with await WbemClient.connect(host.target) as c:
+        await examples.install(c)
+    log.info("example providers running", providers=list(examples.PROVIDERS), data_dir=data_dir,
+             pids=[p.pid for p in procs])
+    return procs
