@@ -89,7 +89,7 @@ INTERVAL = st.builds(
 DATETIME = st.one_of(POINT_IN_TIME, INTERVAL)
 
 KEY_VALUE = st.one_of(
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=20),
     st.integers(-(2**63), 2**64 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
