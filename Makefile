@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 serve: $(VENV)/.installed ## run the host on the embedded Redis (data under ./data) with the example providers
 	$(VENV)/bin/wmiput serve --example-providers
 
-test: $(VENV)/.installed examples/node/node_modules/.installed ## the whole suite
+test: $(VENV)/.installed examples/node/node_modules/.installed examples/node-provider/node_modules/.installed ## the whole suite
 	$(PY) scripts/gen_protos.py --check
 	bash scripts/buf_lint.sh
 	$(VENV)/bin/pytest
@@ -20,3 +20,7 @@ $(VENV)/.installed: pyproject.toml
 # The Node.js client example and its test need @grpc/grpc-js; without node they are skipped.
 examples/node/node_modules/.installed: examples/node/package-lock.json
 	if command -v npm >/dev/null; then cd examples/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
+
+# The Node.js provider example and its test need redis and protobufjs; without node they are skipped.
+examples/node-provider/node_modules/.installed: examples/node-provider/package-lock.json
+	if command -v npm >/dev/null; then cd examples/node-provider && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi

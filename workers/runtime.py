@@ -165,6 +165,8 @@ class Worker:
     # ------------------------------------------------------------------ one task
 
     async def _spawn(self, p: Provider, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        if entry_id in self._running[p.name]:
+            return  # claimed back while we still run it: one run is enough
         await self._slots.acquire()
         self._running[p.name].add(entry_id)
         t = asyncio.create_task(self._handle(p, entry_id, fields))
@@ -192,11 +194,17 @@ class Worker:
         reply = await self.redis.get(done_key)
         if reply is None:
             if not await self.redis.set(run_key, self.id, nx=True, px=self.s.exec_lease_ms):
-                holder = await self.redis.get(run_key)
-                if holder is not None and holder.decode() != self.id:
-                    await self._ack(stream, entry_id)  # another live worker runs it and will answer
+                holder = (await self.redis.get(run_key) or b"").decode()
+                if holder and holder != self.id and await self._alive(p, holder):
+                    # Another live worker runs it: leave this entry pending; once that worker has
+                    # recorded its reply, the next delivery of the entry answers it from the record.
                     return
-            reply_msg = await self._execute(p, msg, await self._aborted(p, msg))
+                await self.redis.set(run_key, self.id, px=self.s.exec_lease_ms)  # its runner is gone: ours now
+            try:
+                reply_msg = await self._execute(p, msg, await self._aborted(p, msg))
+            except BaseException:
+                await self.redis.delete(run_key)  # let a redelivery run it
+                raise
             failpoint("worker_before_record")
             reply = reply_msg.SerializeToString()
             # A vote is final, so it is recorded; a failed commit or abort is not, so that the
@@ -221,6 +229,12 @@ class Worker:
             pipe.xack(stream, WORKER_GROUP, entry_id)
             pipe.xdel(stream, entry_id)
             await pipe.execute()
+
+    async def _alive(self, p: Provider, worker_id: str) -> bool:
+        raw = await self.redis.hget(self.keys.workers(self.s.namespace, p.name), worker_id)
+        if raw is None:
+            return False
+        return time.time() * 1000 - json.loads(raw)["last_seen_unix_ms"] <= 3 * self.s.heartbeat_ms + 1000
 
     async def _aborted(self, p: Provider, msg: wire.ProviderTask) -> bool:
         """A PREPARE or PUT that arrives after its level's ABORT was done must not stage anything."""

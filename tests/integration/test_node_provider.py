@@ -122,6 +122,11 @@ async def _drained(redis, stream: str) -> bool:
     return await redis.xlen(stream) == 0 and (await redis.xpending(stream, "workers"))["pending"] == 0
 
 
+async def _wait_drained(redis, node: NodeProvider) -> None:
+    # The reply goes out just before the acknowledgement: wait for the latter.
+    await async_wait_for(lambda: _drained(redis, node.stream()), timeout=15, message="every task acknowledged")
+
+
 async def test_a_put_through_the_node_provider_lands_in_its_json_store_with_every_value_intact(client, node, redis,
                                                                                               key_prefix):
     note = "Grüße ✓ 😀 \u00e9\t\"quoted\" \\ back"
@@ -137,7 +142,7 @@ async def test_a_put_through_the_node_provider_lands_in_its_json_store_with_ever
     recorded = wire.ProviderReply.FromString(await redis.get(node.done(f"{tx}/0/put")))
     assert (recorded.hresult, recorded.phase, recorded.task_id) == (0, wire.TASK_PHASE_PUT, f"{tx}/0/put")
     assert await redis.exists(node.keys.running(NS, "NodeProv", f"{tx}/0/put")) == 0, "the run lease is released"
-    assert await _drained(redis, node.stream())
+    await _wait_drained(redis, node)
     beats = await redis.hgetall(node.keys.workers(NS, "NodeProv"))
     assert len(beats) == 1
     (wid, beat), = beats.items()
@@ -162,7 +167,7 @@ async def test_a_create_only_put_of_a_stored_instance_fails_with_already_exists_
         await client.put_instance(instance("Node_Item", Id="missing", Color="green"), WbemFlag.UPDATE_ONLY)
     assert e.value.name == "WBEM_E_NOT_FOUND" and e.value.provider_name == "NodeProv"
     assert 'node_item.id="missing"' not in node.items()
-    assert await _drained(redis, node.stream())
+    await _wait_drained(redis, node)
 
 
 async def test_a_red_instance_is_refused_with_invalid_parameter_and_nothing_is_stored_at_any_level(
@@ -183,7 +188,7 @@ async def test_a_red_instance_is_refused_with_invalid_parameter_and_nothing_is_s
     got = [(r.level, wire.TaskPhase.Name(r.phase), r.hresult) for r in await _replies(redis, key_prefix)]
     assert got == [(0, "TASK_PHASE_PUT", 0x80041008), (0, "TASK_PHASE_PREPARE", 0),
                    (1, "TASK_PHASE_PREPARE", 0x80041008), (0, "TASK_PHASE_ABORT", 0), (1, "TASK_PHASE_ABORT", 0)], got
-    assert await _drained(redis, node.stream())
+    await _wait_drained(redis, node)
 
 
 async def test_a_two_level_put_commits_in_the_python_and_the_node_provider_topmost_first(
@@ -200,7 +205,7 @@ async def test_a_two_level_put_commits_in_the_python_and_the_node_provider_topmo
                    (0, "TASK_PHASE_COMMIT", 0, tx), (1, "TASK_PHASE_COMMIT", 0, tx)]
     for phase in ("prepare", "commit"):
         assert await redis.exists(node.done(f"{tx}/1/{phase}"))
-    assert await _drained(redis, node.stream())
+    await _wait_drained(redis, node)
 
 
 async def _send(redis, node: NodeProvider, reply_to: str, task: wire.ProviderTask) -> wire.ProviderReply:
@@ -234,6 +239,17 @@ async def test_a_redelivered_task_gets_its_recorded_reply_and_a_prepare_after_it
     assert again == first
     recorded = await redis.get(node.done(put.task_id))
     assert [f[b"reply"] for _eid, f in await redis.xrange(reply_to)] == [recorded, recorded], "the same bytes re-sent"
+    # A refusal is a vote, recorded too; its bytes (the HRESULT's varint is >= 0x80) come back intact.
+    dup = wire.ProviderTask()
+    dup.CopyFrom(put)
+    dup.task_id, dup.transaction_id = f"{tx}-dup/0/put", f"{tx}-dup"
+    no = await _send(redis, node, reply_to, dup)
+    assert no.hresult == 0x80041019 and no.status.provider_name == "NodeProv"
+    assert no.status.hresult_name == "WBEM_E_ALREADY_EXISTS" and no.status.status_code == 0x80041019
+    assert await _send(redis, node, reply_to, dup) == no
+    recorded = await redis.get(node.done(dup.task_id))
+    assert [f[b"reply"] for _eid, f in (await redis.xrange(reply_to))[-2:]] == [recorded, recorded]
+    assert node.items()['node_item.id="w1"']["tx"] == tx
     assert 0 < await redis.ttl(reply_to) <= 3600
     # An ABORT that overtook its PREPARE fences it: the PREPARE is refused and stages nothing.
     tx2 = uuid.uuid4().hex
@@ -255,7 +271,7 @@ async def test_a_redelivered_task_gets_its_recorded_reply_and_a_prepare_after_it
     late.task_id, late.transaction_id, late.deadline_unix_ms = f"{tx2}x/0/put", tx2 + "x", 1
     assert (await _send(redis, node, reply_to, late)).status.hresult_name == "WBEM_E_PROVIDER_TIMED_OUT"
     await redis.xadd(node.stream(), {"task": b"\xff\xff\xff\xff"})
-    await async_wait_for(lambda: _drained(redis, node.stream()), timeout=15, message="the malformed entry dropped")
+    await _wait_drained(redis, node)
     assert set(node.items()) == {'node_item.id="w1"'}
 
 
@@ -268,3 +284,40 @@ async def test_once_the_node_worker_stops_a_put_fails_fast_with_provider_load_fa
     assert e.value.name == "WBEM_E_PROVIDER_LOAD_FAILURE" and e.value.provider_name == "NodeProv"
     assert set(node.items()) == {'node_item.id="c"'}
     assert await redis.xlen(node.stream()) == 0, "no task was sent"
+
+
+async def test_a_task_left_by_a_dead_consumer_is_taken_over_and_one_another_worker_runs_is_left_to_it(
+        client, node, redis, key_prefix):
+    reply_to = f"{key_prefix}:{{h|test}}:replies"
+    obj = instance("Node_Item", Id="t1", Color="blue")
+    obj.system.relpath = 'Node_Item.Id="t1"'
+    tx = uuid.uuid4().hex
+    task = wire.ProviderTask(task_id=f"{tx}/0/put", transaction_id=tx, phase=wire.TASK_PHASE_PUT, class_name="Node_Item",
+                             namespace=NS, provider="NodeProv", reply_to=reply_to)
+    task.object.CopyFrom(obj)
+    # Delivered to a consumer that then died, in one MULTI so that the node worker cannot read it first.
+    async with redis.pipeline(transaction=True) as p:
+        p.xadd(node.stream(), {"task": task.SerializeToString()})
+        p.xreadgroup("workers", "ghost", {node.stream(): ">"}, count=1)
+        _, got = await p.execute()
+    assert len(got[0][1]) == 1, "the ghost consumer holds the task"
+    await async_wait_for(lambda: _more(redis, reply_to, 0), timeout=15, message="the task taken over (CLAIM_IDLE_MS)")
+    (_eid, fields), = await redis.xrange(reply_to)
+    assert wire.ProviderReply.FromString(fields[b"reply"]).hresult == 0
+    assert node.items()['node_item.id="t1"']["tx"] == tx
+    await _wait_drained(redis, node)
+    # A task whose run lease another worker holds is left pending to that worker: no reply, no effect.
+    tx2 = uuid.uuid4().hex
+    task.task_id, task.transaction_id = f"{tx2}/0/put", tx2
+    task.object.properties[0].value.string = "t2"
+    task.object.system.relpath = 'Node_Item.Id="t2"'
+    await redis.set(node.keys.running(NS, "NodeProv", task.task_id), "another-worker", px=60_000)
+    await redis.xadd(node.stream(), {"task": task.SerializeToString()})
+
+    async def delivered() -> bool:
+        return int((await redis.xpending(node.stream(), "workers"))["pending"]) == 1
+
+    await async_wait_for(delivered, timeout=15, message="the task delivered and left pending")
+    assert await redis.xlen(reply_to) == 1 and await redis.exists(node.done(task.task_id)) == 0
+    assert await redis.get(node.keys.running(NS, "NodeProv", task.task_id)) == b"another-worker"
+    assert set(node.items()) == {'node_item.id="t1"'}
