@@ -107,7 +107,7 @@ class ReplyRouter:
         self._waiting.pop(task_id, None)
 
     async def _run(self) -> None:
-        last = "$"
+        last = "0-0"  # the stream is this host's own and new: every entry in it is for us
         while True:
             try:
                 got = await self.redis.xread({self.stream: last}, count=256, block=1000)
@@ -143,6 +143,7 @@ class Coordinator:
         self._driving: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
+        self._healthy_since: float | None = time.monotonic()
 
     async def start(self) -> None:
         await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
@@ -166,7 +167,12 @@ class Coordinator:
             await asyncio.sleep(self.alive_ms / 5000)
             try:
                 await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
+                if self._healthy_since is None:
+                    self._healthy_since = time.monotonic()
             except redis.exceptions.RedisError as e:
+                # Other hosts' alive keys may lapse too while Redis is away: adopt nothing until
+                # they have had a full lease to come back.
+                self._healthy_since = None
                 log.warning("host heartbeat failed", error=str(e))
 
     # ------------------------------------------------------------------ a put
@@ -193,6 +199,14 @@ class Coordinator:
         self._driving.add(tx_id)
         try:
             return await self._run(tx_id, meta, template, plan, deadline)
+        except redis.exceptions.RedisError:
+            # Redis failed under us: hand the transaction to recovery (presumed abort if
+            # undecided); if even that fails, recovery adopts it as ours and not driven.
+            try:
+                await self._orphan(tx_id)
+            except redis.exceptions.RedisError:
+                pass
+            raise
         finally:
             self._driving.discard(tx_id)
 
@@ -357,6 +371,8 @@ class Coordinator:
     async def recover_once(self) -> int:
         """Adopt and finish the transactions nobody drives; returns how many were finished."""
         finished = 0
+        if self._healthy_since is None or time.monotonic() - self._healthy_since < self.alive_ms / 1000:
+            return 0
         for raw in await self.redis.zrange(self.keys.active_transactions, 0, 199):
             tx_id = raw.decode()
             if self._closing:
