@@ -24,7 +24,8 @@ class Dispatcher:
         plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
         levels = await self.registry.levels(ns, schema, plan.class_name)
         if not any(lv.provider for lv in levels):
-            res = await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s)
+            res = await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s,
+                                               planned=(schema, plan))
             if schema.is_a(plan.class_name, "__Provider") or schema.is_a(plan.class_name, "__ProviderRegistration"):
                 self.registry.forget(ns)
             return res

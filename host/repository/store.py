@@ -232,15 +232,20 @@ class Repository:
     # ------------------------------------------------------------------ instances
 
     async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int,
-                           ctx: pb.Context | None = None, *, lock_wait: float = 30.0) -> PutResult:
-        """A put served by the repository alone (every level of the derivation is static)."""
+                           ctx: pb.Context | None = None, *, lock_wait: float = 30.0,
+                           planned: tuple[Schema, instances.InstancePlan] | None = None) -> PutResult:
+        """A put served by the repository alone (every level of the derivation is static).
+        `planned`: the caller's validation against a schema snapshot, used for the first attempt."""
         ns = await self._namespace(namespace, "PutInstance")
         token = uuid.uuid4().hex  # identifies this call's write, so a retried script cannot apply twice
         give_up = time.monotonic() + lock_wait
         backoff, races = 0.005, 0
         while True:
-            schema = await self.schema(ns)
-            plan = instances.plan_put_instance(obj, flags, ctx, schema, self.limits)
+            if planned is not None:
+                (schema, plan), planned = planned, None
+            else:
+                schema = await self.schema(ns)
+                plan = instances.plan_put_instance(obj, flags, ctx, schema, self.limits)
             if classes.is_dynamic(schema.effective(plan.class_name)):
                 raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"{plan.class_name} is Dynamic: its puts go to its "
                                 "providers", operation="PutInstance")
