@@ -205,7 +205,9 @@ class Worker:
             except BaseException:
                 await self.redis.delete(run_key)  # let a redelivery run it
                 raise
+            phase_name = Phase.Name(msg.phase).removeprefix("TASK_PHASE_").lower()
             failpoint("worker_before_record")
+            failpoint(f"worker_before_record_{phase_name}")
             reply = reply_msg.SerializeToString()
             # A vote is final, so it is recorded; a failed commit or abort is not, so that the
             # coordinator's retry runs it again.
@@ -217,6 +219,7 @@ class Worker:
                 await pipe.execute()
             self.processed += 1
         failpoint("worker_before_reply")
+        failpoint(f"worker_before_reply_{Phase.Name(msg.phase).removeprefix('TASK_PHASE_').lower()}")
         if msg.reply_to:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.xadd(msg.reply_to, {"reply": reply})

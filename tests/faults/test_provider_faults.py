@@ -55,8 +55,7 @@ CLAIM_IDLE_MS = 1000
 HOST_LEASE_MS = 1000
 PUT_TIMEOUT_S = 15
 COMMIT_TIMEOUT_S = 5
-# The killed worker dies at its 8th task (a COMMIT, as it happens; PF_WORKER_HIT=5 or 9 hits a PREPARE).
-WORKER_HIT = int(os.environ.get("PF_WORKER_HIT", "8"))
+WORKER_PHASE_HIT = 3
 SETTLE_S = 60  # how long the cluster gets to finish every transaction after the load
 # Outcomes that leave the put's fate unknown to the caller: it may have been applied or not.
 UNKNOWN = frozenset({"WBEM_E_TRANSPORT_FAILURE", "WBEM_E_PROVIDER_TIMED_OUT"})
@@ -493,9 +492,11 @@ async def test_a_host_killed_at_each_step_of_the_commit_leaves_every_put_whole_a
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("step", ["worker_before_record", "worker_before_reply"])
+@pytest.mark.parametrize("phase", ["prepare", "commit"])
 async def test_a_worker_killed_mid_task_has_its_task_taken_over_by_its_replica_and_nothing_applied_twice(
-        tmp_path: Path, key_prefix: str, step: str) -> None:
-    env = {"WMIPUT_FAILPOINTS": f"{step}@{WORKER_HIT}"}
+        tmp_path: Path, key_prefix: str, step: str, phase: str) -> None:
+    # The LevelB worker dies at its WORKER_PHASE_HIT-th task of that phase.
+    env = {"WMIPUT_FAILPOINTS": f"{step}_{phase}@{WORKER_PHASE_HIT}"}
     async with cluster(tmp_path, key_prefix, worker_env=env, replica=True) as cl:
         assert cl.workers is not None
         victim, replica = [(i, p) for i, (name, p) in enumerate(cl.workers.procs) if name == "LevelB"]
@@ -505,7 +506,7 @@ async def test_a_worker_killed_mid_task_has_its_task_taken_over_by_its_replica_a
         await async_wait_for(lambda: victim_proc.poll() is not None, timeout=10, message="the LevelB worker died")
         assert victim_proc.returncode == -signal.SIGKILL, f"the LevelB worker was not killed by its failpoint {step}"
         await settle(cl)
-        rep = await check(cl, f"worker killed {step}@{WORKER_HIT}", outcomes)
+        rep = await check(cl, f"worker killed {step} of a {phase}@{WORKER_PHASE_HIT}", outcomes)
         print(f"    re-run tasks: {[(p, t.split('/', 1)[1], round(s, 2)) for p, t, s in rep.reruns]}")
         wrong: list[str] = []
         # A live replica serves the level: nothing fails, the killed worker's task is taken over.
