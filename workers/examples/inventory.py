@@ -45,13 +45,26 @@ class InventoryProvider(Provider):
 
     async def start(self) -> None:
         self.db.parent.mkdir(parents=True, exist_ok=True)
-        await self._sql(lambda c: c.executescript(SCHEMA))
+
+        def init(c: sqlite3.Connection) -> None:
+            # WAL is a property of the file, set once. Several workers of one provider may start
+            # together, and switching the journal mode does not wait on a lock: retry it.
+            for _ in range(200):
+                try:
+                    c.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e):
+                        raise
+                    time.sleep(0.05)
+            c.executescript(SCHEMA)
+
+        await self._sql(init)
 
     async def _sql(self, fn: Any) -> Any:
         def run() -> Any:
             c = sqlite3.connect(self.db, timeout=30, isolation_level=None)
             try:
-                c.execute("PRAGMA journal_mode=WAL")
                 return fn(c)
             finally:
                 c.close()
