@@ -48,6 +48,10 @@ def redis_retrying() -> AsyncRetrying:
         stop=stop_after_delay(15), wait=wait_exponential_jitter(multiplier=0.05, max=1.0), reraise=True)
 
 
+class NoAnswer(WbemError):
+    """A task got no reply in time: unlike a provider's own refusal, its outcome is unknown."""
+
+
 @dataclass
 class TxMeta:
     """What any host needs to finish a transaction."""
@@ -256,7 +260,7 @@ class Coordinator:
         try:
             await self._call(template, Phase.TASK_PHASE_PUT, lv, deadline)
         except WbemError as e:
-            if e.name == "WBEM_E_PROVIDER_TIMED_OUT" and not e.provider_name.startswith("Windows"):
+            if isinstance(e, NoAnswer):
                 # No answer: the PUT may still run before its deadline. Recovery asks again and
                 # settles the outcome; the caller learns it by reading the object.
                 await self._orphan(tx_id)
@@ -305,7 +309,7 @@ class Coordinator:
             try:
                 reply = await asyncio.wait_for(fut, max(0.0, deadline - time.time()))
             except asyncio.TimeoutError:
-                raise WbemError("WBEM_E_PROVIDER_TIMED_OUT", f"provider {task.provider} did not answer "
+                raise NoAnswer("WBEM_E_PROVIDER_TIMED_OUT", f"provider {task.provider} did not answer "
                                 f"{Phase.Name(phase)} for {task.class_name} in time", parameter_info=task.class_name,
                                 provider_name=task.provider, operation="PutInstance") from None
         finally:
@@ -413,7 +417,7 @@ class Coordinator:
                     await self._call(template, Phase.TASK_PHASE_PUT, meta.levels[0], time.time() + self.t.commit_s)
                     outcome = "commit"
                 except WbemError as e:
-                    if e.name == "WBEM_E_PROVIDER_TIMED_OUT" and "did not answer" in e.description:
+                    if isinstance(e, NoAnswer):
                         raise
                     outcome = "abort"
                 await self._decide(keys=[self.keys.tx(tx_id)], args=[outcome])

@@ -105,10 +105,7 @@ class WbemServicer:
             try:
                 self._enter(name)
                 entered = True
-                if isinstance(request, Malformed):
-                    raise request.error
-                check_flags(name, request.flags)
-                _check_context(request, name)
+                _admit(request, name)
                 reply = await fn(request)
             except Exception as raw:  # noqa: BLE001 - every failure leaves as a WBEM_E_* status
                 e = as_wbem_error(raw, name)
@@ -131,10 +128,7 @@ class WbemServicer:
             try:
                 self._enter(name)
                 entered = True
-                if isinstance(request, Malformed):
-                    raise request.error
-                check_flags(name, request.flags)
-                _check_context(request, name)
+                _admit(request, name)
                 async for reply in fn(request):
                     count += 1
                     yield reply
@@ -238,6 +232,14 @@ def _target(request: Any, reply: Any) -> str:
                 return str(v)
     obj = getattr(request, "object", None)
     return obj.class_name if obj is not None else ""
+
+
+def _admit(request: Any, operation: str) -> None:
+    """What the door checks before any I/O: decodable, flags the method accepts, a sane context."""
+    if isinstance(request, Malformed):
+        raise request.error
+    check_flags(operation, request.flags)
+    _check_context(request, operation)
 
 
 def _need_object(r: Any, operation: str) -> None:
