@@ -1,3 +1,4 @@
+from wmiput.v1 import calls_pb2 as _calls_pb2
 from wmiput.v1 import object_pb2 as _object_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -20,12 +21,14 @@ class PutClassRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class PutClassResponse(_message.Message):
-    __slots__ = ("path", "relpath")
+    __slots__ = ("path", "relpath", "call_handle")
     PATH_FIELD_NUMBER: _ClassVar[int]
     RELPATH_FIELD_NUMBER: _ClassVar[int]
+    CALL_HANDLE_FIELD_NUMBER: _ClassVar[int]
     path: str
     relpath: str
-    def __init__(self, path: _Optional[str] = ..., relpath: _Optional[str] = ...) -> None: ...
+    call_handle: str
+    def __init__(self, path: _Optional[str] = ..., relpath: _Optional[str] = ..., call_handle: _Optional[str] = ...) -> None: ...
 
 class PutInstanceRequest(_message.Message):
     __slots__ = ("namespace", "object", "flags", "context")
@@ -40,12 +43,14 @@ class PutInstanceRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class PutInstanceResponse(_message.Message):
-    __slots__ = ("path", "relpath")
+    __slots__ = ("path", "relpath", "call_handle")
     PATH_FIELD_NUMBER: _ClassVar[int]
     RELPATH_FIELD_NUMBER: _ClassVar[int]
+    CALL_HANDLE_FIELD_NUMBER: _ClassVar[int]
     path: str
     relpath: str
-    def __init__(self, path: _Optional[str] = ..., relpath: _Optional[str] = ...) -> None: ...
+    call_handle: str
+    def __init__(self, path: _Optional[str] = ..., relpath: _Optional[str] = ..., call_handle: _Optional[str] = ...) -> None: ...
 
 class GetObjectRequest(_message.Message):
     __slots__ = ("namespace", "path", "flags", "context")

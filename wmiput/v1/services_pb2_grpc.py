@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from wmiput.v1 import calls_pb2 as wmiput_dot_v1_dot_calls__pb2
 from wmiput.v1 import services_pb2 as wmiput_dot_v1_dot_services__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -75,6 +76,31 @@ class WbemServiceStub:
                 request_serializer=wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.SerializeToString,
                 response_deserializer=wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.FromString,
                 _registered_method=True)
+        self.PutInstanceAsync = channel.unary_stream(
+                '/wmiput.v1.WbemService/PutInstanceAsync',
+                request_serializer=wmiput_dot_v1_dot_calls__pb2.PutInstanceAsyncRequest.SerializeToString,
+                response_deserializer=wmiput_dot_v1_dot_calls__pb2.PutInstanceAsyncResponse.FromString,
+                _registered_method=True)
+        self.PutClassAsync = channel.unary_stream(
+                '/wmiput.v1.WbemService/PutClassAsync',
+                request_serializer=wmiput_dot_v1_dot_calls__pb2.PutClassAsyncRequest.SerializeToString,
+                response_deserializer=wmiput_dot_v1_dot_calls__pb2.PutClassAsyncResponse.FromString,
+                _registered_method=True)
+        self.PutAsync = channel.unary_stream(
+                '/wmiput.v1.WbemService/PutAsync',
+                request_serializer=wmiput_dot_v1_dot_calls__pb2.PutAsyncRequest.SerializeToString,
+                response_deserializer=wmiput_dot_v1_dot_calls__pb2.PutAsyncResponse.FromString,
+                _registered_method=True)
+        self.AttachCall = channel.unary_stream(
+                '/wmiput.v1.WbemService/AttachCall',
+                request_serializer=wmiput_dot_v1_dot_calls__pb2.AttachCallRequest.SerializeToString,
+                response_deserializer=wmiput_dot_v1_dot_calls__pb2.AttachCallResponse.FromString,
+                _registered_method=True)
+        self.CancelAsyncCall = channel.unary_unary(
+                '/wmiput.v1.WbemService/CancelAsyncCall',
+                request_serializer=wmiput_dot_v1_dot_calls__pb2.CancelAsyncCallRequest.SerializeToString,
+                response_deserializer=wmiput_dot_v1_dot_calls__pb2.CancelAsyncCallResponse.FromString,
+                _registered_method=True)
 
 
 class WbemServiceServicer:
@@ -137,6 +163,43 @@ class WbemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutInstanceAsync(self, request, context):
+        """IWbemServices::PutInstanceAsync: IWbemObjectSink events (accepted, progress SetStatus
+        with WBEM_FLAG_SEND_STATUS, one final SetStatus).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutClassAsync(self, request, context):
+        """IWbemServices::PutClassAsync: as PutInstanceAsync, for a class.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutAsync(self, request, context):
+        """SWbemServicesEx.PutAsync: SWbemSink events (OnProgress, OnObjectPut, OnCompleted),
+        each with the caller's async context.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttachCall(self, request, context):
+        """Resume an asynchronous call's events after a broken stream, on any host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelAsyncCall(self, request, context):
+        """IWbemServices::CancelAsyncCall, by call handle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WbemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +242,31 @@ def add_WbemServiceServicer_to_server(servicer, server):
                     servicer.ListProviders,
                     request_deserializer=wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.FromString,
                     response_serializer=wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.SerializeToString,
+            ),
+            'PutInstanceAsync': grpc.unary_stream_rpc_method_handler(
+                    servicer.PutInstanceAsync,
+                    request_deserializer=wmiput_dot_v1_dot_calls__pb2.PutInstanceAsyncRequest.FromString,
+                    response_serializer=wmiput_dot_v1_dot_calls__pb2.PutInstanceAsyncResponse.SerializeToString,
+            ),
+            'PutClassAsync': grpc.unary_stream_rpc_method_handler(
+                    servicer.PutClassAsync,
+                    request_deserializer=wmiput_dot_v1_dot_calls__pb2.PutClassAsyncRequest.FromString,
+                    response_serializer=wmiput_dot_v1_dot_calls__pb2.PutClassAsyncResponse.SerializeToString,
+            ),
+            'PutAsync': grpc.unary_stream_rpc_method_handler(
+                    servicer.PutAsync,
+                    request_deserializer=wmiput_dot_v1_dot_calls__pb2.PutAsyncRequest.FromString,
+                    response_serializer=wmiput_dot_v1_dot_calls__pb2.PutAsyncResponse.SerializeToString,
+            ),
+            'AttachCall': grpc.unary_stream_rpc_method_handler(
+                    servicer.AttachCall,
+                    request_deserializer=wmiput_dot_v1_dot_calls__pb2.AttachCallRequest.FromString,
+                    response_serializer=wmiput_dot_v1_dot_calls__pb2.AttachCallResponse.SerializeToString,
+            ),
+            'CancelAsyncCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAsyncCall,
+                    request_deserializer=wmiput_dot_v1_dot_calls__pb2.CancelAsyncCallRequest.FromString,
+                    response_serializer=wmiput_dot_v1_dot_calls__pb2.CancelAsyncCallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -398,6 +486,141 @@ class WbemService:
             '/wmiput.v1.WbemService/ListProviders',
             wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.SerializeToString,
             wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutInstanceAsync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wmiput.v1.WbemService/PutInstanceAsync',
+            wmiput_dot_v1_dot_calls__pb2.PutInstanceAsyncRequest.SerializeToString,
+            wmiput_dot_v1_dot_calls__pb2.PutInstanceAsyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutClassAsync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wmiput.v1.WbemService/PutClassAsync',
+            wmiput_dot_v1_dot_calls__pb2.PutClassAsyncRequest.SerializeToString,
+            wmiput_dot_v1_dot_calls__pb2.PutClassAsyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutAsync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wmiput.v1.WbemService/PutAsync',
+            wmiput_dot_v1_dot_calls__pb2.PutAsyncRequest.SerializeToString,
+            wmiput_dot_v1_dot_calls__pb2.PutAsyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wmiput.v1.WbemService/AttachCall',
+            wmiput_dot_v1_dot_calls__pb2.AttachCallRequest.SerializeToString,
+            wmiput_dot_v1_dot_calls__pb2.AttachCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAsyncCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wmiput.v1.WbemService/CancelAsyncCall',
+            wmiput_dot_v1_dot_calls__pb2.CancelAsyncCallRequest.SerializeToString,
+            wmiput_dot_v1_dot_calls__pb2.CancelAsyncCallResponse.FromString,
             options,
             channel_credentials,
             insecure,
