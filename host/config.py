@@ -43,6 +43,12 @@ class Settings:
                                       "(WBEM_E_PROVIDER_TIMED_OUT when a provider does not answer)")
     commit_timeout_seconds: float = _opt(10.0, "how long a put waits for commit acknowledgements before "
                                          "leaving them to recovery (the put has succeeded by then)")
+    max_calls_per_client: int = _opt(1000, "asynchronous and semisynchronous calls one client may have running "
+                                     "on a host (and event streams it may follow); past it, WBEM_E_SERVER_TOO_BUSY")
+    max_calls_per_host: int = _opt(20000, "asynchronous and semisynchronous calls running on one host; past it, "
+                                   "WBEM_E_SERVER_TOO_BUSY")
+    call_retention_seconds: int = _opt(900, "how long a finished call's result and events stay readable "
+                                       "(GetCallStatus, AttachCall)")
     host_lease_ms: int = _opt(5000, "a host silent this long has its transactions adopted by another")
     worker_ttl_ms: int = _opt(10_000, "a worker silent this long no longer counts as live")
     example_providers: bool = _opt(False, "also register the bundled example providers (Inventory, DiskQuota) "

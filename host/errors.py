@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import enum
 
+import redis.exceptions
+
+from host import logs
 from wmiput.v1 import status_pb2
 
 PROVIDER_WINDOWS_MANAGEMENT = "Windows Management"
@@ -89,3 +92,23 @@ class WbemError(Exception):
             operation=status.operation,
             provider_name=status.provider_name,
         )
+
+
+def as_wbem_error(e: Exception, operation: str) -> WbemError:
+    """Redis out of reach is WBEM_E_NOT_AVAILABLE (retryable); anything unforeseen WBEM_E_FAILED,
+    logged with its traceback, so no failure ever leaves without an HRESULT."""
+    if isinstance(e, WbemError):
+        return e
+    if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return WbemError("WBEM_E_NOT_AVAILABLE", f"the repository (Redis) cannot be reached: {e}; try again",
+                         operation=operation)
+    if isinstance(e, redis.exceptions.OutOfMemoryError) or (
+            isinstance(e, redis.exceptions.ResponseError) and "OOM command not allowed" in str(e)):
+        # Redis refuses a script at its first write when full, so nothing of the call was written.
+        return WbemError("WBEM_E_OUT_OF_MEMORY", "the repository (Redis) is at its maxmemory limit; nothing was "
+                         "written", operation=operation)
+    if isinstance(e, redis.exceptions.ReadOnlyError):
+        return WbemError("WBEM_E_NOT_AVAILABLE", "the repository (Redis) is a read-only replica; try again "
+                         "after failover", operation=operation)
+    logs.get("wmiput.host").exception("unexpected failure", op=operation)
+    return WbemError("WBEM_E_FAILED", f"unexpected {type(e).__name__} in the host; see its log", operation=operation)

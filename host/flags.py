@@ -43,15 +43,23 @@ ALLOWED: dict[str, int] = {
     "DeleteInstance": F.RETURN_IMMEDIATELY,
     "CreateClassEnum": F.SHALLOW | F.RETURN_IMMEDIATELY | F.FORWARD_ONLY | F.USE_AMENDED_QUALIFIERS,
     "ListProviders": 0,
+    "PutInstanceAsync": F.UPDATE_ONLY | F.CREATE_ONLY | F.SEND_STATUS | F.USE_AMENDED_QUALIFIERS,
+    "PutClassAsync": F.UPDATE_ONLY | F.CREATE_ONLY | F.UPDATE_SAFE_MODE | F.UPDATE_FORCE_MODE | F.SEND_STATUS
+    | F.OWNER_UPDATE | F.USE_AMENDED_QUALIFIERS,
+    # SWbemServicesEx.PutAsync lists wbemFlagReturnImmediately (a no-op for an asynchronous call);
+    # 0x80 is wbemFlagSendStatus here (wbemChangeFlagStrongValidation shares the bit).
+    "PutAsync": F.UPDATE_ONLY | F.CREATE_ONLY | F.RETURN_IMMEDIATELY | F.UPDATE_SAFE_MODE | F.UPDATE_FORCE_MODE
+    | F.SEND_STATUS | F.USE_AMENDED_QUALIFIERS,
     "CreateInstanceEnum": F.SHALLOW | F.RETURN_IMMEDIATELY | F.FORWARD_ONLY | F.DIRECT_READ
     | F.USE_AMENDED_QUALIFIERS,
 }
+SEMISYNC = ("PutInstance", "PutClass", "PutAsync")
 EXCLUSIVE = (F.UPDATE_ONLY | F.CREATE_ONLY, F.UPDATE_SAFE_MODE | F.UPDATE_FORCE_MODE)
 
 
 def check_flags(operation: str, flags: int) -> int:
     """Validate `flags` for `operation`; return them unchanged."""
-    allowed = int(ALLOWED[operation])  # an int: ~ of an IntFlag only inverts the flag's own bits
+    allowed = int(ALLOWED.get(operation, 0))  # an int: ~ of an IntFlag only inverts the flag's own bits
     if flags < 0 or flags > 0xFFFFFFFF or flags & ~allowed:
         raise WbemError(
             "WBEM_E_INVALID_PARAMETER",
@@ -68,11 +76,11 @@ def check_flags(operation: str, flags: int) -> int:
                 parameter_info="lFlags",
                 operation=operation,
             )
-    if flags & F.RETURN_IMMEDIATELY:
+    if flags & F.RETURN_IMMEDIATELY and operation not in SEMISYNC:
         raise WbemError(
             "WBEM_E_NOT_SUPPORTED",
-            "semisynchronous calls (WBEM_FLAG_RETURN_IMMEDIATELY) need call handles, which this "
-            "version does not offer yet",
+            f"semisynchronous {operation} (WBEM_FLAG_RETURN_IMMEDIATELY) is not offered yet; only puts "
+            "(PutInstance, PutClass) are",
             parameter_info="lFlags",
             operation=operation,
         )

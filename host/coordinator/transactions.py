@@ -2,12 +2,13 @@
 derivation (topmost first) and the repository.
 
     1. a transaction record in Redis (state "preparing", owner = this host) and the object lock
-    2. PREPARE each level in order; the first refusal or silence aborts
+    2. PREPARE each level in order; the first refusal, silence or a cancel aborts
     3. the decision, one atomic write: from here the outcome is fixed, whoever crashes
     4. COMMIT each level in order (or ABORT those asked to prepare)
     5. the lock released, the record marked done (kept an hour for late readers)
 
-A put with one provider and nothing else skips the second phase (one PUT task). State lives in
+A put with one provider and nothing else skips the second phase (one PUT task); its record goes
+"preparing" -> "putting" just before the PUT is sent, handing the decision to that provider. State lives in
 Redis, never only here: if this host dies, another (or this one, restarted) adopts the
 transaction once this host's alive key lapses; decided -> driven to the end, undecided ->
 aborted (presumed abort). Providers are idempotent by task id, so re-sending is always safe.
@@ -26,6 +27,7 @@ from redis.asyncio import Redis
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from host import logs
+from host.calls.control import CallControl
 from host.coordinator.registry import Level
 from host.errors import WbemError
 from host.failpoints import failpoint
@@ -144,6 +146,7 @@ class Coordinator:
         self._decide = redis.register_script(_script("tx_decide"))
         self._adopt = redis.register_script(_script("tx_adopt"))
         self._release = redis.register_script(_script("release_lock"))
+        self._cancel = redis.register_script(_script("tx_cancel"))
         self._driving: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
@@ -166,6 +169,13 @@ class Coordinator:
         except redis.exceptions.RedisError:
             pass
 
+    async def cancel(self, tx_id: str) -> str:
+        """CancelAsyncCall of a put running as transaction `tx_id`: "cancelled" if the cancel won (the
+        put ends WBEM_E_CALL_CANCELLED), else the decision that came first (commit, abort,
+        putting) or "" if the transaction is gone."""
+        state = await self._cancel(keys=[self.keys.tx(tx_id)])
+        return state.decode() if state else ""
+
     async def _heartbeat(self) -> None:
         while not self._closing:
             await asyncio.sleep(self.alive_ms / 5000)
@@ -182,8 +192,10 @@ class Coordinator:
     # ------------------------------------------------------------------ a put
 
     async def put(self, ns: str, plan: instances.InstancePlan, levels: list[Level], flags: int,
-                  ctx: pb.Context | None, caller: wire.Caller, schema_record: pb.WbemObject) -> PutResult:
-        """Run one provider-backed put to its end; the result or the refusing level's error."""
+                  ctx: pb.Context | None, caller: wire.Caller, schema_record: pb.WbemObject,
+                  control: CallControl | None = None) -> PutResult:
+        """Run one provider-backed put to its end; the result or the refusing level's error.
+        `control`: the asynchronous call this put runs for (cancel, progress), if any."""
         tx_id = uuid.uuid4().hex
         deadline = time.time() + self.t.put_s
         meta = TxMeta(ns=ns, class_name=plan.class_name, dynasty=plan.dynasty, identity=plan.identity,
@@ -202,7 +214,14 @@ class Coordinator:
             await p.execute()
         self._driving.add(tx_id)
         try:
-            return await self._run(tx_id, meta, template, plan, deadline)
+            if control is not None:
+                try:  # from here a cancel goes through the transaction's own decision
+                    await control.gate("tx", tx=tx_id, path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
+                except BaseException:
+                    await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])
+                    await self._finish(tx_id, meta)
+                    raise
+            return await self._run(tx_id, meta, template, plan, deadline, control)
         except redis.exceptions.RedisError:
             # Redis failed under us: hand the transaction to recovery (presumed abort if
             # undecided); if even that fails, recovery adopts it as ours and not driven.
@@ -215,13 +234,13 @@ class Coordinator:
             self._driving.discard(tx_id)
 
     async def _run(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask, plan: instances.InstancePlan,
-                   deadline: float) -> PutResult:
+                   deadline: float, control: CallControl | None) -> PutResult:
         path = PutResult(f"\\\\{self.repo.server}\\{meta.ns}:{meta.relpath}", meta.relpath, False)
         await self._lock(tx_id, meta, deadline)
         failpoint("before_prepare")
         providers = [lv for lv in meta.levels if lv[2]]
         if len(providers) == 1 and len(meta.levels) == 1:
-            return await self._one_phase(tx_id, meta, template, deadline, path)
+            return await self._one_phase(tx_id, meta, template, deadline, path, control)
         asked: list[tuple[int, str, str]] = []
         staged = False
         for i, lv in enumerate(meta.levels):
@@ -229,20 +248,24 @@ class Coordinator:
             try:
                 if provider:
                     asked.append(lv)
-                    await self._call(template, Phase.TASK_PHASE_PREPARE, lv, deadline)
+                    await self._call(template, Phase.TASK_PHASE_PREPARE, lv, deadline, control, tx_id)
                 elif not staged:  # the repository takes part once, at its topmost static level
                     staged = True
                     schema = await self.repo.schema(meta.ns)
                     record = await self.repo.stage(meta.ns, plan, meta.flags, schema)
                     await self.redis.hset(self.keys.tx(tx_id), "static", record.SerializeToString(deterministic=True))
+                if control is not None:
+                    await control.progress(i + 1, len(meta.levels), f"{cls} accepted by "
+                                           f"{'provider ' + provider if provider else 'the repository'}")
             except WbemError as refusal:
                 await self._abort(tx_id, meta, template, asked)
                 raise refusal
             if i < len(meta.levels) - 1:
                 failpoint("between_prepares")
         if await self._decide(keys=[self.keys.tx(tx_id)], args=["commit"]) != b"commit":
-            raise WbemError("WBEM_E_FAILED", "the transaction was aborted by recovery while it prepared "
-                            "(this host was thought dead)", parameter_info=meta.relpath)
+            # Aborted under us: by CancelAsyncCall, or by recovery (this host was thought dead).
+            await self._abort(tx_id, meta, template, asked)
+            raise await self._abort_reason(tx_id, meta)
         failpoint("after_decision")
         try:
             await asyncio.wait_for(self._commit_all(tx_id, meta, template), self.t.commit_s)
@@ -254,9 +277,20 @@ class Coordinator:
         await self._finish(tx_id, meta)
         return path
 
+    async def _abort_reason(self, tx_id: str, meta: TxMeta) -> WbemError:
+        if await self.redis.hget(self.keys.tx(tx_id), "cancelled"):
+            return WbemError("WBEM_E_CALL_CANCELLED", "the call was cancelled (CancelAsyncCall) before the put "
+                             "was decided; nothing was applied", parameter_info=meta.relpath)
+        return WbemError("WBEM_E_FAILED", "the transaction was aborted by recovery while it prepared "
+                         "(this host was thought dead)", parameter_info=meta.relpath)
+
     async def _one_phase(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask, deadline: float,
-                         path: PutResult) -> PutResult:
+                         path: PutResult, control: CallControl | None) -> PutResult:
         lv = meta.levels[0]
+        # The decision passes to the provider with its PUT: no cancel can abort it past this.
+        if await self._decide(keys=[self.keys.tx(tx_id)], args=["putting"]) != b"putting":
+            await self._finish(tx_id, meta)
+            raise await self._abort_reason(tx_id, meta)
         try:
             await self._call(template, Phase.TASK_PHASE_PUT, lv, deadline)
         except WbemError as e:
@@ -271,6 +305,8 @@ class Coordinator:
             raise
         await self._decide(keys=[self.keys.tx(tx_id)], args=["commit"])
         failpoint("after_decision")
+        if control is not None:
+            await control.progress(1, 1, f"{lv[1]} accepted by provider {lv[2]}")
         await self._finish(tx_id, meta)
         return path
 
@@ -300,14 +336,15 @@ class Coordinator:
         return t
 
     async def _call(self, template: wire.ProviderTask, phase: int, lv: tuple[int, str, str],
-                    deadline: float) -> wire.ProviderReply:
-        """Send one task and wait for its reply until the deadline; an error reply raises."""
+                    deadline: float, control: CallControl | None = None, tx_id: str = "") -> wire.ProviderReply:
+        """Send one task and wait for its reply until the deadline; an error reply raises. With a
+        `control`, a cancel that aborted transaction `tx_id` ends the wait (WBEM_E_CALL_CANCELLED)."""
         task = self._task(template, phase, lv)
         fut = self.router.expect(task.task_id)
         try:
             await self.redis.xadd(self.keys.tasks(task.namespace, task.provider), {"task": task.SerializeToString()})
             try:
-                reply = await asyncio.wait_for(fut, max(0.0, deadline - time.time()))
+                reply = await self._reply(fut, max(0.0, deadline - time.time()), control, tx_id)
             except asyncio.TimeoutError:
                 raise NoAnswer("WBEM_E_PROVIDER_TIMED_OUT", f"provider {task.provider} did not answer "
                                 f"{Phase.Name(phase)} for {task.class_name} in time", parameter_info=task.class_name,
@@ -318,6 +355,27 @@ class Coordinator:
             raise WbemError.from_proto(reply.status) if reply.status.status_code else WbemError(
                 reply.hresult, f"provider {task.provider} refused", provider_name=task.provider)
         return reply
+
+    async def _reply(self, fut: asyncio.Future[wire.ProviderReply], timeout: float,
+                     control: CallControl | None, tx_id: str) -> wire.ProviderReply:
+        if control is None:
+            return await asyncio.wait_for(fut, timeout)
+        end = time.monotonic() + timeout
+        while True:
+            cancel = asyncio.ensure_future(control.cancel_requested.wait())
+            try:
+                done, _ = await asyncio.wait({fut, cancel}, timeout=max(0.0, end - time.monotonic()),
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cancel.cancel()
+            if fut in done:
+                return fut.result()
+            if not done:
+                raise asyncio.TimeoutError
+            control.cancel_requested.clear()
+            if await self.redis.hget(self.keys.tx(tx_id), "cancelled"):
+                raise WbemError("WBEM_E_CALL_CANCELLED", "the call was cancelled (CancelAsyncCall) while a provider "
+                                "prepared; nothing is applied")
 
     async def _commit_all(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask) -> None:
         static_done = False
@@ -372,10 +430,15 @@ class Coordinator:
             except (redis.exceptions.RedisError, WbemError) as e:
                 log.warning("recovery pass failed", error=repr(e))
 
+    def may_adopt(self) -> bool:
+        """False until Redis has answered our heartbeats for a whole lease: after an outage, other
+        hosts' alive keys may have lapsed although the hosts live."""
+        return self._healthy_since is not None and time.monotonic() - self._healthy_since >= self.alive_ms / 1000
+
     async def recover_once(self) -> int:
         """Adopt and finish the transactions nobody drives; returns how many were finished."""
         finished = 0
-        if self._healthy_since is None or time.monotonic() - self._healthy_since < self.alive_ms / 1000:
+        if not self.may_adopt():
             return 0
         for raw in await self.redis.zrange(self.keys.active_transactions, 0, 199):
             tx_id = raw.decode()
@@ -410,7 +473,12 @@ class Coordinator:
         log.info("adopted transaction", tx=tx_id, state=state, relpath=meta.relpath)
         one_phase = len(meta.levels) == 1 and bool(meta.levels[0][2])
         try:
-            if one_phase:
+            if one_phase and state in ("preparing", "abort"):
+                # The PUT was never sent ("putting" is recorded first), or a cancel aborted it.
+                await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])
+            elif one_phase and state == "commit":
+                pass
+            elif one_phase:
                 # The PUT may or may not have run: asking again gets its recorded answer, or runs it
                 # now, or (past its deadline) refuses it. That answer is the outcome.
                 try:

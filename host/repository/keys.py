@@ -67,6 +67,10 @@ class Keys:
     def changed(self, ns: str) -> str:
         return f"{self._s(ns)}:changed"
 
+    def class_receipt(self, ns: str, call_id: str) -> str:
+        """Set by the class change of an asynchronous call (in the schema's slot)."""
+        return f"{self._s(ns)}:receipt:{call_id}"
+
     # -- instances
     @staticmethod
     def bucket(identity: str) -> int:
@@ -86,6 +90,10 @@ class Keys:
 
     def lock(self, ns: str, dynasty: str, bucket: int, identity: str) -> str:
         return f"{self._i(ns, dynasty, bucket)}:lock:{identity}"
+
+    def instance_receipt(self, ns: str, dynasty: str, bucket: int, call_id: str) -> str:
+        """Set by the write of an asynchronous call's instance (in the instance's slot)."""
+        return f"{self._i(ns, dynasty, bucket)}:receipt:{call_id}"
 
     # -- providers
     def _p(self, ns: str, provider: str) -> str:
@@ -120,6 +128,22 @@ class Keys:
     @property
     def active_transactions(self) -> str:
         return f"{self.prefix}:{{meta}}:tx:active"
+
+    # -- asynchronous and semisynchronous calls (id = a digest of the call handle)
+    def call(self, call_id: str) -> str:
+        return f"{self.prefix}:{{c|{call_id}}}"
+
+    def call_events(self, call_id: str) -> str:
+        return f"{self.call(call_id)}:events"
+
+    @property
+    def active_calls(self) -> str:
+        return f"{self.prefix}:{{meta}}:calls:active"
+
+    @property
+    def call_channel(self) -> str:
+        """Pub/sub channel: "<call id>" when a call has a new event, "cancel:<call id>" on a cancel."""
+        return f"{self.prefix}:calls:notify"
 
     def instance_pattern(self, ns: str) -> str:
         """SCAN pattern of every instance key of a namespace (namespace deletion only)."""

@@ -148,7 +148,9 @@ class Repository:
 
     # ------------------------------------------------------------------ classes
 
-    async def put_class(self, namespace: str, obj: pb.WbemObject, flags: int) -> PutResult:
+    async def put_class(self, namespace: str, obj: pb.WbemObject, flags: int, *, receipt: str = "") -> PutResult:
+        """`receipt`: a key (keys.class_receipt) set with the change, so that whether it applied can
+        be read back after a crash."""
         ns = await self._namespace(namespace, "PutClass")
         for _ in range(RETRIES):
             schema = await self.schema(ns)
@@ -165,8 +167,10 @@ class Repository:
             args: list[str | bytes | int] = [schema.version, len(check), len(triples) // 3]
             for k, c in plan.writes.items():
                 args += [k, c.SerializeToString(deterministic=True)]
+            extra = [receipt] if receipt else []
             res = await self._change_classes(
-                keys=[self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns), *check, *triples],
+                keys=[self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns), *check, *triples,
+                      *extra],
                 args=args)
             status = res[0].decode()
             if status == "OK":
@@ -233,9 +237,11 @@ class Repository:
 
     async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int,
                            ctx: pb.Context | None = None, *, lock_wait: float = 30.0,
-                           planned: tuple[Schema, instances.InstancePlan] | None = None) -> PutResult:
+                           planned: tuple[Schema, instances.InstancePlan] | None = None,
+                           receipt: str = "") -> PutResult:
         """A put served by the repository alone (every level of the derivation is static).
-        `planned`: the caller's validation against a schema snapshot, used for the first attempt."""
+        `planned`: the caller's validation against a schema snapshot, used for the first attempt.
+        `receipt`: a key (keys.instance_receipt, in the instance's slot) set with the write."""
         ns = await self._namespace(namespace, "PutInstance")
         token = uuid.uuid4().hex  # identifies this call's write, so a retried script cannot apply twice
         give_up = time.monotonic() + lock_wait
@@ -256,7 +262,8 @@ class Repository:
             mode = "create" if flags & WbemFlag.CREATE_ONLY else "update" if flags & WbemFlag.UPDATE_ONLY else "upsert"
             status, detail = await self.write_record(
                 ns, plan, record.SerializeToString(deterministic=True), mode=mode, expected=expected,
-                validated=schema.version, token=token, chain=[c.class_name.lower() for c in schema.chain(plan.class_name)])
+                validated=schema.version, token=token, chain=[c.class_name.lower() for c in schema.chain(plan.class_name)],
+                receipt=receipt)
             if status == "OK":
                 if child_ns:
                     # After the write, so a refused put creates nothing; a crash in between is
@@ -311,13 +318,18 @@ class Repository:
                 self.keys.lock(ns, plan.dynasty, b, plan.identity)]
 
     async def write_record(self, ns: str, plan: instances.InstancePlan, record: bytes, *, mode: str, expected: str,
-                           validated: int, token: str, chain: list[str]) -> tuple[str, bytes]:
+                           validated: int, token: str, chain: list[str], receipt: str = "") -> tuple[str, bytes]:
         """Run the atomic instance write (put_instance.lua); (status, detail)."""
+        extra = [receipt] if receipt else []
         res = await self._put_instance(
-            keys=self.instance_keys(ns, plan),
+            keys=[*self.instance_keys(ns, plan), *extra],
             args=[plan.identity, plan.class_name.lower(), record, mode, expected, validated, token, *chain])
         detail = res[1] if isinstance(res[1], bytes) else str(res[1]).encode()
         return res[0].decode(), detail
+
+    async def has_receipt(self, key: str) -> bool:
+        """Whether the write that carried this receipt key (keys.*_receipt) applied."""
+        return bool(await self.redis.exists(key))
 
     # -- the repository as a participant of a provider transaction (the object is locked by it)
 

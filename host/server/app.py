@@ -18,11 +18,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from host import logs
+from host.calls.runner import CallRunner, Limits
+from host.calls.store import CallStore
+from host.calls.watch import CallWatcher
 from host.config import Settings
 from host.coordinator import Coordinator, Dispatcher, ProviderRegistry, Timeouts
 from host.redis_server import EmbeddedRedis
 from host.repository.store import Repository
-from host.server.servicer import SERVICE, WbemServicer
+from host.server.servicer import SERVICES, WbemServicer
 
 log = logs.get("wmiput.host")
 
@@ -49,6 +52,7 @@ class Host:
         self.server: grpc.aio.Server | None = None
         self.servicer: WbemServicer | None = None
         self.coordinator: Coordinator | None = None
+        self.calls: CallRunner | None = None
         self.host_id = ""
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -84,17 +88,26 @@ class Host:
         self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", hard),
                                                ("grpc.max_send_message_length", hard),
                                                ("grpc.so_reuseport", 0)])
-        self.servicer = WbemServicer(repo, Dispatcher(repo, registry, self.coordinator),
-                                     max_message_bytes=s.max_message_bytes, host_id=self.host_id)
-        self.server.add_generic_rpc_handlers([self.servicer.handler()])
+        dispatcher = Dispatcher(repo, registry, self.coordinator)
+        limits = Limits(per_client=s.max_calls_per_client, per_host=s.max_calls_per_host,
+                        retention_s=s.call_retention_seconds,
+                        max_running_s=int(s.put_timeout_seconds + s.commit_timeout_seconds) + 3600)
+        self.calls = CallRunner(CallStore(self.redis, repo.keys, retention_s=limits.retention_s,
+                                          max_running_s=limits.max_running_s),
+                                CallWatcher(self.redis, repo.keys.call_channel), dispatcher, self.coordinator,
+                                repo.keys, self.host_id, limits, recovery_interval_s=s.host_lease_ms / 5000)
+        self.calls.start()
+        self.servicer = WbemServicer(repo, dispatcher, self.calls, max_message_bytes=s.max_message_bytes,
+                                     host_id=self.host_id)
+        self.server.add_generic_rpc_handlers(self.servicer.handlers())
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+            (*(svc.full_name for svc in SERVICES), health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port = self.server.add_insecure_port(s.listen)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {s.listen}")
         await self.server.start()
-        for svc in ("", SERVICE.full_name):
+        for svc in ("", *(svc.full_name for svc in SERVICES)):
             await self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
         log.info("host serving", listen=self.target, namespaces=await repo.namespaces(), prefix=s.prefix,
                  security="none: loopback only" if s.listen.startswith(("127.", "localhost", "[::1]"))
@@ -107,10 +120,16 @@ class Host:
             return
         self._stopped.set()
         await self.health.enter_graceful_shutdown()
+        if self.servicer is not None:
+            self.servicer.draining = True  # new calls: WBEM_E_SHUTTING_DOWN from here on
+        if self.calls is not None and not await self.calls.drain(self.settings.grace_seconds):
+            log.warning("grace period over; calls still running are left to other hosts", running=self.calls.running)
         if self.servicer is not None and not await self.servicer.drain(self.settings.grace_seconds):
             log.warning("grace period over; cancelling calls still in flight", in_flight=self.servicer.in_flight)
         if self.server is not None:
             await self.server.stop(0.5)
+        if self.calls is not None:
+            await self.calls.stop()
         if self.coordinator is not None:
             await self.coordinator.stop()
         if self.redis is not None:

@@ -13,20 +13,28 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
 import grpc
-import redis.exceptions
 from google.protobuf.message import DecodeError, Message
 
 from host import logs
+from host.calls import events
+from host.calls.runner import CallRunner
 from host.coordinator import Dispatcher
-from host.errors import WbemError
-from host.flags import check_flags
+from host.errors import HResult, WbemError, as_wbem_error
+from host.flags import WbemFlag, check_flags
 from host.repository.store import Repository
 from host.server.status import abort
+from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import provider_pb2 as wire
 from wmiput.v1 import services_pb2 as api
 
 SERVICE = api.DESCRIPTOR.services_by_name["WbemService"]
+CALL_RESULT_SERVICE = calls.DESCRIPTOR.services_by_name["WbemCallResultService"]
+SERVICES = (SERVICE, CALL_RESULT_SERVICE)
+# Until the front door authenticates callers (issue 6), every caller is this principal, and
+# a "client" (for the per-client call limit) is the principal at one peer address.
+ANONYMOUS = "anonymous"
+Ctx = grpc.aio.ServicerContext
 log = logs.get("wmiput.host")
 MAX_CONTEXT_VALUES = 256
 
@@ -52,9 +60,11 @@ def _decoder(cls: type[Message], limit: int, operation: str) -> Callable[[bytes]
 
 
 class WbemServicer:
-    def __init__(self, repo: Repository, dispatcher: Dispatcher, *, max_message_bytes: int, host_id: str) -> None:
+    def __init__(self, repo: Repository, dispatcher: Dispatcher, runner: CallRunner, *, max_message_bytes: int,
+                 host_id: str) -> None:
         self.repo = repo
         self.dispatcher = dispatcher
+        self.runner = runner
         self.host_id = host_id
         self.max_message_bytes = max_message_bytes
         self.draining = False
@@ -85,28 +95,31 @@ class WbemServicer:
 
     # -- plumbing
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        handlers = {}
-        for m in SERVICE.methods:
-            req_cls = getattr(api, m.input_type.name)
-            fn = getattr(self, m.name)
-            kw = dict(request_deserializer=_decoder(req_cls, self.max_message_bytes, m.name),
-                      response_serializer=lambda msg: msg.SerializeToString())
-            if m.server_streaming:
-                handlers[m.name] = grpc.unary_stream_rpc_method_handler(self._stream(m.name, fn), **kw)
-            else:
-                handlers[m.name] = grpc.unary_unary_rpc_method_handler(self._unary(m.name, fn), **kw)
-        return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        out = []
+        for service in SERVICES:
+            handlers = {}
+            for m in service.methods:
+                req_cls = getattr(_module_of(m.input_type), m.input_type.name)
+                fn = getattr(self, m.name)
+                kw = dict(request_deserializer=_decoder(req_cls, self.max_message_bytes, m.name),
+                          response_serializer=lambda msg: msg.SerializeToString())
+                if m.server_streaming:
+                    handlers[m.name] = grpc.unary_stream_rpc_method_handler(self._stream(m.name, fn), **kw)
+                else:
+                    handlers[m.name] = grpc.unary_unary_rpc_method_handler(self._unary(m.name, fn), **kw)
+            out.append(grpc.method_handlers_generic_handler(service.full_name, handlers))
+        return out
 
     def _unary(self, name: str, fn: Callable[[Any], Any]) -> Callable[..., Any]:
-        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def call(request: Any, context: Ctx) -> Any:
             start = time.perf_counter()
             entered = False
             try:
                 self._enter(name)
                 entered = True
                 _admit(request, name)
-                reply = await fn(request)
+                reply = await fn(request, context)
             except Exception as raw:  # noqa: BLE001 - every failure leaves as a WBEM_E_* status
                 e = as_wbem_error(raw, name)
                 e.operation = e.operation or name
@@ -121,7 +134,7 @@ class WbemServicer:
         return call
 
     def _stream(self, name: str, fn: Callable[[Any], AsyncIterator[Any]]) -> Callable[..., Any]:
-        async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def call(request: Any, context: Ctx) -> AsyncIterator[Any]:
             start = time.perf_counter()
             count = 0
             entered = False
@@ -129,7 +142,7 @@ class WbemServicer:
                 self._enter(name)
                 entered = True
                 _admit(request, name)
-                async for reply in fn(request):
+                async for reply in fn(request, context):
                     count += 1
                     yield reply
             except Exception as raw:  # noqa: BLE001 - every failure leaves as a WBEM_E_* status
@@ -141,7 +154,7 @@ class WbemServicer:
             finally:
                 if entered:
                     self._leave()
-            log.info("call", op=name, namespace=request.namespace, objects=count,
+            log.info("call", op=name, namespace=getattr(request, "namespace", ""), objects=count,
                      ms=round((time.perf_counter() - start) * 1000, 2), hresult="WBEM_S_NO_ERROR")
         return call
 
@@ -152,51 +165,56 @@ class WbemServicer:
             log.warning("call", op=name, ms=ms, hresult=err.name if err else "", error=err.description if err else "")
             return
         target = _target(request, reply)
+        ns, flags = getattr(request, "namespace", ""), getattr(request, "flags", 0)
         if err is None:
-            log.info("call", op=name, namespace=request.namespace, target=target, flags=request.flags, ms=ms,
-                     hresult="WBEM_S_NO_ERROR")
+            log.info("call", op=name, namespace=ns, target=target, flags=flags, ms=ms, hresult="WBEM_S_NO_ERROR")
         else:
-            log.info("call", op=name, namespace=request.namespace, target=target, flags=request.flags, ms=ms,
-                     hresult=err.name, error=err.description)
+            log.info("call", op=name, namespace=ns, target=target, flags=flags, ms=ms, hresult=err.name,
+                     error=err.description)
 
     # -- the calls
 
-    async def PutClass(self, r: api.PutClassRequest) -> api.PutClassResponse:
+    async def PutClass(self, r: api.PutClassRequest, ctx: Ctx) -> api.PutClassResponse:
         _need_object(r, "PutClass")
+        if r.flags & WbemFlag.RETURN_IMMEDIATELY:
+            return api.PutClassResponse(call_handle=await self._start(r, "PutClass", events.SEMISYNC, ctx))
         res = await self.repo.put_class(r.namespace, r.object, r.flags)
         return api.PutClassResponse(path=res.path, relpath=res.relpath)
 
-    async def PutInstance(self, r: api.PutInstanceRequest) -> api.PutInstanceResponse:
+    async def PutInstance(self, r: api.PutInstanceRequest, ctx: Ctx) -> api.PutInstanceResponse:
         _need_object(r, "PutInstance")
-        caller = wire.Caller(principal="anonymous", host=self.host_id)
+        if r.flags & WbemFlag.RETURN_IMMEDIATELY:
+            return api.PutInstanceResponse(call_handle=await self._start(r, "PutInstance", events.SEMISYNC, ctx))
+        caller = wire.Caller(principal=ANONYMOUS, host=self.host_id)
         res = await self.dispatcher.put_instance(r.namespace, r.object, r.flags,
                                                  r.context if r.HasField("context") else None, caller)
         return api.PutInstanceResponse(path=res.path, relpath=res.relpath)
 
-    async def ListProviders(self, r: api.ListProvidersRequest) -> api.ListProvidersResponse:
+    async def ListProviders(self, r: api.ListProvidersRequest, ctx: Ctx) -> api.ListProvidersResponse:
         ns = await self.repo.resolve_namespace(r.namespace, "ListProviders")
         schema = await self.repo.schema(ns)
         return api.ListProvidersResponse(providers=await self.dispatcher.registry.describe(ns, schema))
 
-    async def GetObject(self, r: api.GetObjectRequest) -> api.GetObjectResponse:
+    async def GetObject(self, r: api.GetObjectRequest, ctx: Ctx) -> api.GetObjectResponse:
         if not r.path:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "the object path is empty", parameter_info="strObjectPath")
         return api.GetObjectResponse(object=await self.repo.get_object(r.namespace, r.path))
 
-    async def DeleteClass(self, r: api.DeleteClassRequest) -> api.DeleteClassResponse:
+    async def DeleteClass(self, r: api.DeleteClassRequest, ctx: Ctx) -> api.DeleteClassResponse:
         n, i = await self.repo.delete_class(r.namespace, r.class_name, r.flags)
         return api.DeleteClassResponse(classes_deleted=n, instances_deleted=i)
 
-    async def DeleteInstance(self, r: api.DeleteInstanceRequest) -> api.DeleteInstanceResponse:
+    async def DeleteInstance(self, r: api.DeleteInstanceRequest, ctx: Ctx) -> api.DeleteInstanceResponse:
         if not r.path:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "the object path is empty", parameter_info="strObjectPath")
         return api.DeleteInstanceResponse(path=await self.repo.delete_instance(r.namespace, r.path))
 
-    async def CreateClassEnum(self, r: api.CreateClassEnumRequest) -> AsyncIterator[api.CreateClassEnumResponse]:
+    async def CreateClassEnum(self, r: api.CreateClassEnumRequest, ctx: Ctx
+                              ) -> AsyncIterator[api.CreateClassEnumResponse]:
         async for o in self.repo.enum_classes(r.namespace, r.superclass, r.flags):
             yield api.CreateClassEnumResponse(object=o)
 
-    async def CreateInstanceEnum(self, r: api.CreateInstanceEnumRequest
+    async def CreateInstanceEnum(self, r: api.CreateInstanceEnumRequest, ctx: Ctx
                                  ) -> AsyncIterator[api.CreateInstanceEnumResponse]:
         if not r.class_name:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "no class given", parameter_info="strFilter")
@@ -204,24 +222,89 @@ class WbemServicer:
             yield api.CreateInstanceEnumResponse(object=o)
 
 
-def as_wbem_error(e: Exception, operation: str) -> WbemError:
-    """Redis out of reach is WBEM_E_NOT_AVAILABLE (retryable); anything unforeseen WBEM_E_FAILED,
-    logged with its traceback, so no failure ever leaves without an HRESULT."""
-    if isinstance(e, WbemError):
-        return e
-    if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        return WbemError("WBEM_E_NOT_AVAILABLE", f"the repository (Redis) cannot be reached: {e}; try again",
-                         operation=operation)
-    if isinstance(e, redis.exceptions.OutOfMemoryError) or (
-            isinstance(e, redis.exceptions.ResponseError) and "OOM command not allowed" in str(e)):
-        # Redis refuses a script at its first write when full, so nothing of the call was written.
-        return WbemError("WBEM_E_OUT_OF_MEMORY", "the repository (Redis) is at its maxmemory limit; nothing was "
-                         "written", operation=operation)
-    if isinstance(e, redis.exceptions.ReadOnlyError):
-        return WbemError("WBEM_E_NOT_AVAILABLE", "the repository (Redis) is a read-only replica; try again "
-                         "after failover", operation=operation)
-    log.exception("unexpected failure", op=operation)
-    return WbemError("WBEM_E_FAILED", f"unexpected {type(e).__name__} in the host; see its log", operation=operation)
+    # -- asynchronous and semisynchronous calls
+
+    async def _start(self, r: Any, op: str, flavour: str, ctx: Ctx,
+                     async_context: bytes = b"") -> str:
+        return await self.runner.start_call(op, flavour, r, principal=ANONYMOUS, client=_client(ctx),
+                                            send_status=bool(r.flags & WbemFlag.SEND_STATUS),
+                                            async_context=async_context)
+
+    async def _events(self, r: Any, op: str, flavour: str, ctx: Ctx,
+                      wrap: Callable[..., Any], async_context: bytes = b"") -> AsyncIterator[Any]:
+        _need_object(r, op)
+        handle = await self._start(r, op, flavour, ctx, async_context)
+        yield wrap(event=events.accepted(handle, op, flavour, async_context))
+        async for e in self.runner.follow(handle, ANONYMOUS, _client(ctx), 0, op):
+            yield wrap(event=e)
+
+    def PutInstanceAsync(self, r: calls.PutInstanceAsyncRequest, ctx: Ctx
+                         ) -> AsyncIterator[calls.PutInstanceAsyncResponse]:
+        return self._events(r, "PutInstanceAsync", events.COM, ctx, calls.PutInstanceAsyncResponse)
+
+    def PutClassAsync(self, r: calls.PutClassAsyncRequest, ctx: Ctx
+                      ) -> AsyncIterator[calls.PutClassAsyncResponse]:
+        return self._events(r, "PutClassAsync", events.COM, ctx, calls.PutClassAsyncResponse)
+
+    def PutAsync(self, r: calls.PutAsyncRequest, ctx: Ctx
+                 ) -> AsyncIterator[calls.PutAsyncResponse]:
+        actx = r.async_context.SerializeToString() if r.HasField("async_context") else b""
+        return self._events(r, "PutAsync", events.SCRIPT, ctx, calls.PutAsyncResponse, actx)
+
+    async def AttachCall(self, r: calls.AttachCallRequest, ctx: Ctx
+                         ) -> AsyncIterator[calls.AttachCallResponse]:
+        yield calls.AttachCallResponse(event=await self.runner.accepted_event(r.call_handle, ANONYMOUS, "AttachCall"))
+        async for e in self.runner.follow(r.call_handle, ANONYMOUS, _client(ctx), r.after_sequence, "AttachCall"):
+            yield calls.AttachCallResponse(event=e)
+
+    async def CancelAsyncCall(self, r: calls.CancelAsyncCallRequest, ctx: Ctx
+                              ) -> calls.CancelAsyncCallResponse:
+        await self.runner.cancel(r.call_handle, ANONYMOUS)
+        return calls.CancelAsyncCallResponse()
+
+    async def GetCallStatus(self, r: calls.GetCallStatusRequest, ctx: Ctx
+                            ) -> calls.GetCallStatusResponse:
+        rec = await self.runner.result(r.call_handle, ANONYMOUS, r.timeout_ms, "GetCallStatus")
+        if rec is None:
+            return calls.GetCallStatusResponse(hresult=HResult.WBEM_S_TIMEDOUT)
+        return calls.GetCallStatusResponse(hresult=0, call_status=rec.hresult,
+                                           error_object=rec.error_object() if rec.error else None)
+
+    async def GetResultString(self, r: calls.GetResultStringRequest, ctx: Ctx
+                              ) -> calls.GetResultStringResponse:
+        rec = await self.runner.result(r.call_handle, ANONYMOUS, r.timeout_ms, "GetResultString")
+        if rec is None:
+            return calls.GetResultStringResponse(hresult=HResult.WBEM_S_TIMEDOUT)
+        _raise_failure(rec)
+        if rec.op == "PutClass" or not rec.result:
+            raise WbemError("WBEM_E_INVALID_OPERATION", f"{rec.op} gives no result string (IWbemCallResult offers "
+                            "only GetCallStatus for PutClass)", operation="GetResultString")
+        return calls.GetResultStringResponse(hresult=0, result_string=rec.result)
+
+    async def GetResultObject(self, r: calls.GetResultObjectRequest, ctx: Ctx
+                              ) -> calls.GetResultObjectResponse:
+        rec = await self.runner.result(r.call_handle, ANONYMOUS, r.timeout_ms, "GetResultObject")
+        if rec is None:
+            return calls.GetResultObjectResponse(hresult=HResult.WBEM_S_TIMEDOUT)
+        _raise_failure(rec)
+        raise WbemError("WBEM_E_INVALID_OPERATION", f"{rec.op} succeeded and has no result object (puts return "
+                        "none; GetResultObject serves GetObject)", operation="GetResultObject")
+
+
+def _raise_failure(rec: Any) -> None:
+    """A call-result method on a failed call fails with the call's own error (and error object)."""
+    if rec.hresult & 0x80000000:
+        raise WbemError.from_proto(rec.error_object())
+
+
+def _client(ctx: Ctx) -> str:
+    peer = ctx.peer() or ""
+    address = peer.rsplit(":", 1)[0] if peer.startswith(("ipv4:", "ipv6:")) else peer
+    return f"{ANONYMOUS}@{address}"
+
+
+def _module_of(descriptor: Any) -> Any:
+    return {"wmiput/v1/services.proto": api, "wmiput/v1/calls.proto": calls}[descriptor.file.name]
 
 
 def _target(request: Any, reply: Any) -> str:
@@ -238,7 +321,7 @@ def _admit(request: Any, operation: str) -> None:
     """What the door checks before any I/O: decodable, flags the method accepts, a sane context."""
     if isinstance(request, Malformed):
         raise request.error
-    check_flags(operation, request.flags)
+    check_flags(operation, getattr(request, "flags", 0))
     _check_context(request, operation)
 
 
@@ -249,9 +332,12 @@ def _need_object(r: Any, operation: str) -> None:
 
 
 def _check_context(r: Any, operation: str) -> None:
-    if not r.HasField("context"):
-        return
-    ctx: pb.Context = r.context
+    for name in ("context", "async_context"):
+        if name in r.DESCRIPTOR.fields_by_name and r.HasField(name):
+            _check_one_context(getattr(r, name), operation)
+
+
+def _check_one_context(ctx: pb.Context, operation: str) -> None:
     if len(ctx.values) > MAX_CONTEXT_VALUES:
         raise WbemError("WBEM_E_QUOTA_VIOLATION", f"the context has {len(ctx.values)} values; the limit is "
                         f"{MAX_CONTEXT_VALUES}", parameter_info="pCtx", operation=operation)

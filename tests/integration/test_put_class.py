@@ -196,14 +196,6 @@ async def test_mutually_exclusive_or_partly_unknown_flag_combinations_are_refuse
     assert await snapshot(redis, key_prefix) == before
 
 
-async def test_return_immediately_is_refused_with_not_supported_and_writes_nothing(client, redis, key_prefix):
-    before = await snapshot(redis, key_prefix)
-    await fails(client.put_class(wmi_class("Vendor_Flagged", prop("Id", "string", key=True)),
-                                 WbemFlag.RETURN_IMMEDIATELY), "WBEM_E_NOT_SUPPORTED")
-    assert await snapshot(redis, key_prefix) == before
-    await missing(client, "Vendor_Flagged")
-
-
 @pytest.mark.parametrize("flags", [0x0, 0x2, 0x20, 0x40, 0x10000, 0x20000, 0x2 | 0x20 | 0x10000 | 0x20000,
                                    0x40 | 0x10000], ids=lambda f: f"0x{f:X}")
 async def test_every_accepted_flag_combination_creates_a_class(client, flags):

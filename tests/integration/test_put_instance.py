@@ -195,13 +195,6 @@ async def test_update_only_together_with_create_only_fails_with_invalid_paramete
     assert await repo.enum("V_Thing") == []
 
 
-async def test_return_immediately_fails_with_not_supported_and_writes_nothing(repo):
-    await repo.define(thing())
-    await repo.put_fails(instance("V_Thing", Id="x"), 0x10, code="WBEM_E_NOT_SUPPORTED")
-    await repo.put_fails(instance("V_Thing", Id="x"), 0x10 | 0x2, code="WBEM_E_NOT_SUPPORTED")
-    assert await repo.enum("V_Thing") == []
-
-
 async def test_a_failure_travels_as_wbem_hresult_trailing_metadata(repo, host):
     await repo.define(thing())
     await repo.client.put_instance(instance("V_Thing", Id="x"))

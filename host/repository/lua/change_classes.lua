@@ -3,7 +3,9 @@
 --
 -- KEYS[1] P:{s|ns}:classes   KEYS[2] P:{s|ns}:version   KEYS[3] P:{s|ns}:changed
 -- KEYS[4 .. 3+nc]            member sets that must be empty (no instances allowed)
--- KEYS[4+nc .. ]             triples (obj, ver, cls) whose instances are deleted
+-- KEYS[4+nc .. 3+nc+3nt]     triples (obj, ver, cls) whose instances are deleted
+-- KEYS[4+nc+3nt]             optional P:{s|ns}:receipt:<call>: set (for a day) when the change
+--                            applies, so a host adopting a crashed asynchronous call can tell
 -- ARGV[1] the schema version the change was planned against ("" = do not check)
 -- ARGV[2] nc   ARGV[3] number of triples
 -- ARGV[4 ..] pairs (class lower, definition bytes, or "" to delete the class)
@@ -39,4 +41,6 @@ for i = 4, #ARGV, 2 do
   end
   redis.call('ZADD', KEYS[3], version, ARGV[i])
 end
+local receipt = KEYS[4 + nc + 3 * nt]
+if receipt then redis.call('SET', receipt, '1', 'EX', 86400) end
 return {'OK', version, deleted}

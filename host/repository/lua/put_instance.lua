@@ -5,6 +5,8 @@
 -- KEYS[3] P:{i|ns|dynasty|b}:cls:<c>  identities of class c in the bucket
 -- KEYS[4] P:{s|ns}:changed            class -> schema version of its last change
 -- KEYS[5] P:{i|ns|dynasty|b}:lock:<identity>   a transaction holding the object (provider puts)
+-- KEYS[6] optional P:{i|ns|dynasty|b}:receipt:<call>: set (for a day) when the write applies, so
+--         a host that adopts a crashed asynchronous call can tell whether its write happened
 -- ARGV[1] identity   ARGV[2] class (lower)   ARGV[3] record bytes
 -- ARGV[4] mode: "create" (CREATE_ONLY), "update" (UPDATE_ONLY), "upsert" (CREATE_OR_UPDATE)
 -- ARGV[5] expected record version, or "" for any (partial updates read, merge, then write)
@@ -34,6 +36,7 @@ if cur then
   token = string.sub(cur, b + 1)
 end
 if token == ARGV[7] then
+  if KEYS[6] then redis.call('SET', KEYS[6], '1', 'EX', 86400) end
   return {'OK', 0, version}
 end
 if owner and owner ~= ARGV[2] then
@@ -53,4 +56,5 @@ redis.call('HSET', KEYS[2], ARGV[1], tostring(version + 1) .. ':' .. ARGV[2] .. 
 redis.call('SADD', KEYS[3], ARGV[1])
 local created = 0
 if not owner then created = 1 end
+if KEYS[6] then redis.call('SET', KEYS[6], '1', 'EX', 86400) end
 return {'OK', created, version + 1}

@@ -1,0 +1,146 @@
+"""Call records in Redis: what any host needs to answer for an asynchronous or semisynchronous
+call that some host started.
+
+    P:{c|<id>}          hash: owner, op, flavour, host running it, stage, request, final result
+    P:{c|<id>}:events   stream of SinkEvent, entry id "<sequence>-0"
+    P:{meta}:calls:active   zset of calls not yet finished (recovery scans it)
+
+<id> is a digest of the call handle, so the handle (a bearer secret) never appears in key
+names, logs or metrics. A finished call is kept `retention_s` seconds for late readers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+from redis.asyncio import Redis
+
+from host.repository.keys import Keys
+from wmiput.v1 import calls_pb2 as calls
+from wmiput.v1 import status_pb2 as st
+
+
+def _script(name: str) -> str:
+    return resources.files("host.calls").joinpath(f"lua/{name}.lua").read_text()
+
+
+def new_handle() -> str:
+    """192 random bits: unguessable, so holding a handle is itself a proof of having started the call."""
+    return secrets.token_urlsafe(24)
+
+
+def call_id(handle: str) -> str:
+    return hashlib.sha256(handle.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+@dataclass
+class CallRecord:
+    id: str
+    owner: str
+    op: str
+    flavour: str  # "com" (IWbemObjectSink), "script" (SWbemSink), "semisync" (IWbemCallResult)
+    host: str
+    state: str  # "running" or "done"
+    stage: str  # "" (nothing irreversible yet), "committing", "tx", "done"
+    send_status: bool
+    request: bytes
+    async_context: bytes
+    tx: str = ""
+    receipt: str = ""
+    path: str = ""
+    hresult: int = 0
+    result: str = ""
+    error: bytes = b""
+    seq: int = 0
+    cancel: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+    def error_object(self) -> st.ExtendedStatus:
+        return st.ExtendedStatus.FromString(self.error) if self.error else st.ExtendedStatus()
+
+    @classmethod
+    def from_hash(cls, cid: str, h: dict[bytes, bytes]) -> "CallRecord":
+        def s(k: str) -> str:
+            return h.get(k.encode(), b"").decode()
+        return cls(id=cid, owner=s("owner"), op=s("op"), flavour=s("flavour"), host=s("host"), state=s("state"),
+                   stage=s("stage"), send_status=s("send_status") == "1", request=h.get(b"request", b""),
+                   async_context=h.get(b"async_context", b""), tx=s("tx"), receipt=s("receipt"), path=s("path"),
+                   hresult=int(s("hresult") or 0), result=s("result"), error=h.get(b"error", b""),
+                   seq=int(s("seq") or 0), cancel=s("cancel") == "1")
+
+
+class CallStore:
+    def __init__(self, redis: Redis, keys: Keys, *, retention_s: int, max_running_s: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.retention_s = retention_s
+        # A running call's keys outlive any put deadline plus recovery; they expire even if
+        # every host that could finish the call is gone for good.
+        self.max_running_s = max_running_s
+        self._emit = redis.register_script(_script("call_emit"))
+        self._gate = redis.register_script(_script("call_gate"))
+        self._cancel = redis.register_script(_script("call_cancel"))
+        self._adopt = redis.register_script(_script("call_adopt"))
+
+    async def create(self, cid: str, *, owner: str, op: str, flavour: str, host: str, send_status: bool,
+                     request: bytes, async_context: bytes) -> None:
+        key = self.keys.call(cid)
+        async with self.redis.pipeline(transaction=True) as p:
+            p.hset(key, mapping={"owner": owner, "op": op, "flavour": flavour, "host": host, "state": "running",
+                                 "stage": "", "send_status": "1" if send_status else "0", "request": request,
+                                 "async_context": async_context, "seq": 0, "created_ms": int(time.time() * 1000)})
+            p.expire(key, self.max_running_s + self.retention_s)
+            await p.execute()
+        await self.redis.zadd(self.keys.active_calls, {cid: time.time() * 1000})
+
+    async def get(self, cid: str) -> CallRecord | None:
+        h = await self.redis.hgetall(self.keys.call(cid))
+        return CallRecord.from_hash(cid, h) if h else None
+
+    async def gate(self, cid: str, host: str, stage: str, *, tx: str = "", receipt: str = "", path: str = "") -> str:
+        res = await self._gate(keys=[self.keys.call(cid)], args=[host, stage, tx, receipt, path])
+        return res.decode()
+
+    async def emit(self, cid: str, host: str, events: list[calls.SinkEvent], *, final: bool = False,
+                   hresult: int = 0, result: str = "", error: bytes = b"") -> int:
+        """Append events; returns the last sequence, or -1 / -2 / -3 (see call_emit.lua)."""
+        args: list[str | bytes | int] = [host, "1" if final else "0", self.retention_s, self.keys.call_channel, cid,
+                                         hresult & 0xFFFFFFFF, result, error]
+        args += [e.SerializeToString() for e in events]
+        res = int(await self._emit(keys=[self.keys.call(cid), self.keys.call_events(cid)], args=args))
+        if final and res != -3:
+            await self.redis.zrem(self.keys.active_calls, cid)
+        return res
+
+    async def events_after(self, cid: str, after: int, count: int = 64) -> list[calls.SinkEvent]:
+        entries = await self.redis.xrange(self.keys.call_events(cid), min=f"({after}-0", count=count)
+        out = []
+        for entry_id, fields in entries:
+            e = calls.SinkEvent.FromString(fields[b"e"])
+            e.sequence = int(entry_id.decode().split("-")[0])
+            out.append(e)
+        return out
+
+    async def cancel(self, cid: str, principal: str) -> list[str]:
+        return [x.decode() for x in await self._cancel(keys=[self.keys.call(cid)], args=[principal])]
+
+    async def adopt(self, cid: str, seen_host: str, host: str) -> str | None:
+        res = await self._adopt(keys=[self.keys.call(cid), self.keys.host_alive(seen_host or "-")],
+                                args=[seen_host, host])
+        return None if res is None else res.decode()
+
+    async def active(self, limit: int = 200) -> list[str]:
+        return [x.decode() for x in await self.redis.zrange(self.keys.active_calls, 0, limit - 1)]
+
+    async def forget_active(self, cid: str) -> None:
+        await self.redis.zrem(self.keys.active_calls, cid)
+
+    async def notify_cancel(self, cid: str) -> None:
+        await self.redis.publish(self.keys.call_channel, f"cancel:{cid}")
