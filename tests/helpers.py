@@ -85,10 +85,13 @@ async def async_wait_for(
         await asyncio.sleep(interval)
 
 
-async def redis_snapshot(redis: Any, prefix: str) -> dict[bytes, tuple[str, Any]]:
-    """Every key under `prefix:` with its type and full content: the "nothing changed" oracle."""
+async def redis_snapshot(redis: Any, prefix: str, exclude: tuple[str, ...] = ()) -> dict[bytes, tuple[str, Any]]:
+    """Every key under `prefix:` with its type and full content: the "nothing changed" oracle.
+    Keys containing any of `exclude` are left out (e.g. the records of asynchronous calls)."""
     out: dict[bytes, tuple[str, Any]] = {}
     async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        if any(x.encode() in key for x in exclude):
+            continue
         kind = (await redis.type(key)).decode()
         if kind == "hash":
             content: Any = await redis.hgetall(key)

@@ -100,6 +100,16 @@ class _Control:
             raise CallLost("adopted")
 
 
+def _operation(reported: str, rec: CallRecord) -> str:
+    """The COM method an error object names: the asynchronous one for an asynchronous call
+    (PutAsync runs as PutInstanceAsync or PutClassAsync, as scripting does over COM)."""
+    if reported in ("", "PutInstance", "PutClass") and rec.flavour != events.SEMISYNC:
+        if rec.op == "PutAsync":
+            return (reported or "PutInstance") + "Async"
+        return rec.op
+    return reported or rec.op
+
+
 class CallRunner:
     def __init__(self, store: CallStore, watcher: CallWatcher, dispatcher: Dispatcher, coordinator: Coordinator,
                  keys: Keys, host_id: str, limits: Limits, *, recovery_interval_s: float = 1.0) -> None:
@@ -206,7 +216,7 @@ class CallRunner:
                 raise  # this host is stopping: the call stays active and is adopted
             except Exception as raw:  # noqa: BLE001 - every failure ends the call with an HRESULT
                 err = as_wbem_error(raw, rec.op)
-                err.operation = err.operation or rec.op
+                err.operation = _operation(err.operation, rec)
                 path = ""
             await self._finish(rec, path, err)
             log.info("call", op=rec.op, call=rec.id[:12], ms=round((time.perf_counter() - start) * 1000, 2),

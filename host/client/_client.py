@@ -8,9 +8,13 @@ from typing import Any, AsyncIterator, Mapping
 import grpc
 from grpc_status import rpc_status
 
+from host.client._calls import AsyncCall, CallResult
 from host.errors import WbemError
+from host.flags import WbemFlag
 from host.model import values
 from host.server.status import HRESULT_KEY
+from wmiput.v1 import calls_pb2 as calls
+from wmiput.v1 import calls_pb2_grpc as calls_grpc
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import services_pb2 as api
 from wmiput.v1 import services_pb2_grpc as api_grpc
@@ -61,6 +65,8 @@ class WbemClient:
         self.namespace = namespace
         self.timeout = timeout
         self.stub = api_grpc.WbemServiceStub(channel)
+        self.call_stub = self.stub
+        self.call_result_stub = calls_grpc.WbemCallResultServiceStub(channel)
 
     @classmethod
     async def connect(cls, target: str = DEFAULT_TARGET, *, namespace: str = "root\\cimv2",
@@ -78,9 +84,9 @@ class WbemClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _unary(self, method: Any, request: Any) -> Any:
+    async def _unary(self, method: Any, request: Any, *, timeout: float | None | str = "default") -> Any:
         try:
-            return await method(request, timeout=self.timeout)
+            return await method(request, timeout=self.timeout if timeout == "default" else timeout)
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e) from None
 
@@ -105,6 +111,67 @@ class WbemClient:
         r = await self._unary(self.stub.PutInstance, api.PutInstanceRequest(
             namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)))
         return PutResult(r.path, r.relpath)
+
+    # -- asynchronous calls (sink events) and semisynchronous ones (call handles)
+
+    async def _async_call(self, method: Any, request: Any, resume_for_s: float) -> AsyncCall:
+        call = AsyncCall(self, method(request), resume_for_s=resume_for_s)
+        await call._start()
+        return call
+
+    async def put_instance_async(self, obj: pb.WbemObject, flags: int = 0, *,
+                                 context: Mapping[str, Any] | None = None, namespace: str | None = None,
+                                 resume_for_s: float = 30.0) -> AsyncCall:
+        """IWbemServices::PutInstanceAsync. Returns once the call has started (else raises);
+        a broken event stream is resumed for up to `resume_for_s` seconds."""
+        return await self._async_call(self.stub.PutInstanceAsync, calls.PutInstanceAsyncRequest(
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)), resume_for_s)
+
+    async def put_class_async(self, obj: pb.WbemObject, flags: int = 0, *,
+                              context: Mapping[str, Any] | None = None, namespace: str | None = None,
+                              resume_for_s: float = 30.0) -> AsyncCall:
+        """IWbemServices::PutClassAsync."""
+        return await self._async_call(self.stub.PutClassAsync, calls.PutClassAsyncRequest(
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)), resume_for_s)
+
+    async def put_async(self, obj: pb.WbemObject, flags: int = 0, *, context: Mapping[str, Any] | None = None,
+                        async_context: Mapping[str, Any] | pb.Context | None = None,
+                        namespace: str | None = None, resume_for_s: float = 30.0) -> AsyncCall:
+        """SWbemServicesEx.PutAsync: SWbemSink events, each with `async_context` handed back."""
+        return await self._async_call(self.stub.PutAsync, calls.PutAsyncRequest(
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context),
+            async_context=_context(async_context)), resume_for_s)
+
+    async def attach_call(self, handle: str, after_sequence: int = 0, *, resume_for_s: float = 30.0) -> AsyncCall:
+        """Resume the events of a call started elsewhere (any host), after `after_sequence`."""
+        call = await self._async_call(self.stub.AttachCall, calls.AttachCallRequest(
+            call_handle=handle, after_sequence=after_sequence), resume_for_s)
+        call.last_sequence = after_sequence
+        return call
+
+    async def cancel_async_call(self, handle: str) -> None:
+        """IWbemServices::CancelAsyncCall: WBEM_E_INVALID_OPERATION once the put is decided."""
+        await self._unary(self.stub.CancelAsyncCall, calls.CancelAsyncCallRequest(call_handle=handle))
+
+    async def put_instance_semisync(self, obj: pb.WbemObject, flags: int = 0, *,
+                                    context: Mapping[str, Any] | None = None,
+                                    namespace: str | None = None) -> CallResult:
+        """PutInstance with WBEM_FLAG_RETURN_IMMEDIATELY: an IWbemCallResult at once."""
+        r = await self._unary(self.stub.PutInstance, api.PutInstanceRequest(
+            namespace=self._ns(namespace), object=obj, flags=int(flags) | WbemFlag.RETURN_IMMEDIATELY,
+            context=_context(context)))
+        return CallResult(self, r.call_handle)
+
+    async def put_class_semisync(self, obj: pb.WbemObject, flags: int = 0, *,
+                                 namespace: str | None = None) -> CallResult:
+        """PutClass with WBEM_FLAG_RETURN_IMMEDIATELY: an IWbemCallResult at once."""
+        r = await self._unary(self.stub.PutClass, api.PutClassRequest(
+            namespace=self._ns(namespace), object=obj, flags=int(flags) | WbemFlag.RETURN_IMMEDIATELY))
+        return CallResult(self, r.call_handle)
+
+    def call_result(self, handle: str) -> CallResult:
+        """IWbemCallResult for a handle (from this client or another)."""
+        return CallResult(self, handle)
 
     async def get_object(self, path: str, flags: int = 0, *, namespace: str | None = None) -> pb.WbemObject:
         r = await self._unary(self.stub.GetObject, api.GetObjectRequest(

@@ -8,7 +8,9 @@ the task, so a repeated commit does nothing; abort drops the staged row.
                   --option name=Inventory --option data_dir=./data/providers
 
 Options: name (the registered provider name), data_dir, and, for demonstrations and tests,
-refuse_when=Property:Value (refuse puts whose property has that value) and
+refuse_when=Property:Value (refuse puts whose property has that value),
+hold_when=Property:Value (hold such a prepare until the file <data_dir>/<name>.release exists, so
+a test can act while a provider is busy) and
 no_partial=1 (refuse partial updates with WBEM_E_PROVIDER_NOT_CAPABLE).
 """
 
@@ -37,11 +39,13 @@ CREATE TABLE IF NOT EXISTS calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, tx TEXT
 
 class InventoryProvider(Provider):
     def __init__(self, name: str = "Inventory", data_dir: str = "data/providers", refuse_when: str = "",
-                 no_partial: str = "", **_: str) -> None:
+                 no_partial: str = "", hold_when: str = "", **_: str) -> None:
         self.name = name
         self.db = Path(data_dir) / f"{name}.sqlite"
         self.refuse_when = tuple(refuse_when.split(":", 1)) if refuse_when else None
         self.no_partial = bool(no_partial)
+        self.hold_when = tuple(hold_when.split(":", 1)) if hold_when else None
+        self.release = Path(data_dir) / f"{name}.release"
 
     async def start(self) -> None:
         self.db.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +81,10 @@ class InventoryProvider(Provider):
 
     async def prepare(self, task: Task) -> None:
         await self._log(task, "prepare")
+        if self.hold_when and str(task.properties.get(self.hold_when[0])) == self.hold_when[1]:
+            give_up = time.monotonic() + 60
+            while not self.release.exists() and time.monotonic() < give_up:
+                await asyncio.sleep(0.02)
         if self.refuse_when and str(task.properties.get(self.refuse_when[0])) == self.refuse_when[1]:
             raise WbemError("WBEM_E_INVALID_PARAMETER", f"{self.name} refuses {self.refuse_when[0]} = "
                             f"{self.refuse_when[1]}", parameter_info=self.refuse_when[0])
