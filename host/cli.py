@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"{f.metadata['help']} [{env_name(f.name)}]")
             continue
         s.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)), default=None,
-                       metavar=f.name.split("_")[-1].upper(),
+                       metavar=f.metadata.get("metavar") or f.name.split("_")[-1].upper(),
                        help=f"{f.metadata['help']} [{env_name(f.name)}; default {getattr(defaults, f.name)!r}]")
 
     pc = sub.add_parser("put-class", help="create or update a class (PutClass)",

@@ -16,8 +16,8 @@ from host.model.classes import Limits
 ENV_PREFIX = "WMIPUT_"
 
 
-def _opt(default: object, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _opt(default: object, help: str, metavar: str = "") -> Any:
+    return field(default=default, metadata={"help": help, "metavar": metavar})
 
 
 @dataclass
@@ -44,9 +44,10 @@ class Settings:
     commit_timeout_seconds: float = _opt(10.0, "how long a put waits for commit acknowledgements before "
                                          "leaving them to recovery (the put has succeeded by then)")
     max_calls_per_client: int = _opt(1000, "asynchronous and semisynchronous calls one client may have running "
-                                     "on a host (and event streams it may follow); past it, WBEM_E_SERVER_TOO_BUSY")
+                                     "on a host (and event streams it may follow); past it, WBEM_E_SERVER_TOO_BUSY",
+                                     "CALLS")
     max_calls_per_host: int = _opt(20000, "asynchronous and semisynchronous calls running on one host; past it, "
-                                   "WBEM_E_SERVER_TOO_BUSY")
+                                   "WBEM_E_SERVER_TOO_BUSY", "CALLS")
     call_retention_seconds: int = _opt(900, "how long a finished call's result and events stay readable "
                                        "(GetCallStatus, AttachCall)")
     host_lease_ms: int = _opt(5000, "a host silent this long has its transactions adopted by another")

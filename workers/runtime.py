@@ -202,6 +202,10 @@ class Worker:
                 await self.redis.set(run_key, self.id, px=self.s.exec_lease_ms)  # its runner is gone: ours now
             try:
                 reply_msg = await self._execute(p, msg, await self._aborted(p, msg))
+                if reply_msg.hresult == 0 and await self._aborted(p, msg):
+                    # The level's ABORT ran while this prepare was still working (recovery or a
+                    # cancel decided meanwhile): undo what it staged, and vote no.
+                    reply_msg = await self._undo(p, msg)
             except BaseException:
                 await self.redis.delete(run_key)  # let a redelivery run it
                 raise
@@ -245,6 +249,16 @@ class Worker:
             return False
         abort_id = f"{msg.transaction_id}/{msg.level}/abort"
         return bool(await self.redis.exists(self.keys.done(self.s.namespace, p.name, abort_id)))
+
+    async def _undo(self, p: Provider, msg: wire.ProviderTask) -> wire.ProviderReply:
+        await p.abort(Task(msg))
+        reply = wire.ProviderReply(task_id=msg.task_id, transaction_id=msg.transaction_id, phase=msg.phase,
+                                   level=msg.level, worker_id=self.id)
+        err = WbemError("WBEM_E_CALL_CANCELLED", "the transaction was aborted while this task ran",
+                        provider_name=p.name, operation="PutInstanceAsync")
+        reply.hresult = int(err.hresult)
+        reply.status.CopyFrom(err.to_proto())
+        return reply
 
     async def _execute(self, p: Provider, msg: wire.ProviderTask, aborted: bool = False) -> wire.ProviderReply:
         reply = wire.ProviderReply(task_id=msg.task_id, transaction_id=msg.transaction_id, phase=msg.phase,

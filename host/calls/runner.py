@@ -34,6 +34,7 @@ from host.calls.watch import CallWatcher
 from host.coordinator.dispatch import Dispatcher
 from host.coordinator.transactions import Coordinator, redis_retrying
 from host.errors import WbemError, as_wbem_error
+from host.failpoints import failpoint
 from host.flags import WbemFlag
 from host.repository.keys import Keys
 from wmiput.v1 import calls_pb2 as calls
@@ -218,6 +219,7 @@ class CallRunner:
                 err = as_wbem_error(raw, rec.op)
                 err.operation = _operation(err.operation, rec)
                 path = ""
+            failpoint("call_before_final")
             await self._finish(rec, path, err)
             log.info("call", op=rec.op, call=rec.id[:12], ms=round((time.perf_counter() - start) * 1000, 2),
                      hresult=err.name if err else "WBEM_S_NO_ERROR", **({"error": err.description} if err else {}))

@@ -4,6 +4,7 @@ level: a transaction over its providers, topmost first, with the repository for 
 from __future__ import annotations
 
 from host.calls.control import CallControl
+from host.failpoints import failpoint
 from host.coordinator.registry import ProviderRegistry
 from host.coordinator.transactions import Coordinator
 from host.model import instances
@@ -32,6 +33,7 @@ class Dispatcher:
                 receipt = self.repo.keys.instance_receipt(ns, plan.dynasty, Keys.bucket(plan.identity), control.call_id)
                 await control.gate("committing", receipt=receipt,
                                    path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
+                failpoint("call_committing")
             res = await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s,
                                                planned=(schema, plan), receipt=receipt)
             if control is not None:
