@@ -4,9 +4,9 @@ level: a transaction over its providers, topmost first, with the repository for 
 from __future__ import annotations
 
 from host.calls.control import CallControl
-from host.failpoints import failpoint
 from host.coordinator.registry import ProviderRegistry
 from host.coordinator.transactions import Coordinator
+from host.failpoints import failpoint
 from host.model import instances
 from host.repository.keys import Keys
 from host.repository.store import PutResult, Repository
