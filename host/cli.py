@@ -1,6 +1,7 @@
 """The `wmiput` command: run the host, and put, get, delete and enumerate from the shell.
 
-Exit codes: 0 success, 1 the call failed with a WBEM_E_* HRESULT (printed), 2 bad usage.
+Exit codes: 0 success, 1 the call failed with a WBEM_E_* HRESULT (printed), 2 bad usage, 3 the call
+asked about is still running (call-status).
 """
 
 from __future__ import annotations
@@ -14,11 +15,25 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from host.client import WbemClient, WbemError, WbemFlag, instance, parse_type, prop, qualifier, to_dict, wmi_class
+from host.client import (
+    INFINITE,
+    AsyncCall,
+    WbemClient,
+    WbemError,
+    WbemFlag,
+    instance,
+    parse_type,
+    prop,
+    qualifier,
+    to_dict,
+    wmi_class,
+)
 from host.client._objects import TYPES
 from host.config import Settings, env_name
+from host.errors import hresult_name
 from host.model import values
 from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import status_pb2 as st
 
 EPILOG = """\
 examples:
@@ -30,6 +45,9 @@ examples:
   wmiput enum-instances Vendor_Disk
   wmiput delete 'Vendor_SSD.Id="disk1"'
   wmiput create-namespace test                   # root\\test, by putting a __NAMESPACE instance
+  wmiput put-instance Vendor_SSD Id=disk2 --async  # progress of each level, then the path
+  wmiput put-instance Vendor_SSD Id=disk3 --return-immediately   # prints a call handle
+  wmiput call-status HANDLE --wait-ms 5000       # GetCallStatus (+ GetResultString)
 """
 
 
@@ -49,6 +67,13 @@ def _put_flags(parser: argparse.ArgumentParser, *, class_modes: bool) -> None:
         m.add_argument("--safe", action="store_true", help="update mode safe (WBEM_FLAG_UPDATE_SAFE_MODE)")
         m.add_argument("--force", action="store_true", help="update mode force (WBEM_FLAG_UPDATE_FORCE_MODE)")
     parser.add_argument("--amended", action="store_true", help="WBEM_FLAG_USE_AMENDED_QUALIFIERS")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--async", dest="run_async", action="store_true",
+                      help="put asynchronously (Put*Async with WBEM_FLAG_SEND_STATUS): progress on stderr as each "
+                      "level accepts, the path on stdout")
+    mode.add_argument("--return-immediately", action="store_true",
+                      help="semisynchronous (WBEM_FLAG_RETURN_IMMEDIATELY): print the call handle and return; "
+                      "then `wmiput call-status HANDLE`")
     parser.add_argument("--flags", type=lambda s: int(s, 0), default=0, help="extra raw flag bits, e.g. 0x10000")
 
 
@@ -122,6 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--claim-idle-ms", type=int, default=5000,
                    help="take over tasks another worker left unacknowledged this long (default 5000)")
     w.add_argument("--log-format", default=None, help="json, console or auto [WMIPUT_LOG_FORMAT]")
+
+    cs = sub.add_parser("call-status", help="the outcome of an asynchronous or semisynchronous call "
+                        "(GetCallStatus, GetResultString)")
+    cs.add_argument("handle")
+    cs.add_argument("--wait-ms", type=int, default=0, help="wait up to this long for the call to end (default 0; "
+                    "-1 waits until it does)")
+    _target(cs)
+
+    at = sub.add_parser("attach", help="stream a call's events (AttachCall), from any host")
+    at.add_argument("handle")
+    at.add_argument("--after", type=int, default=0, help="only events after this sequence number")
+    _target(at)
+
+    cn = sub.add_parser("cancel", help="cancel a call not yet decided (CancelAsyncCall)")
+    cn.add_argument("handle")
+    _target(cn)
 
     pv = sub.add_parser("providers", help="registered providers, their live workers and backlog")
     _target(pv)
@@ -225,12 +266,38 @@ async def _run(a: argparse.Namespace) -> int:
             if not a.json and not a.name:
                 raise SystemExit("put-class: give a class name or --json FILE")
             obj = _read_json_object(a.json) if a.json else _class_from_args(a)
+            if a.run_async:
+                return await _follow(await c.put_class_async(obj, _flags(a) | WbemFlag.SEND_STATUS))
+            if a.return_immediately:
+                print((await c.put_class_semisync(obj, _flags(a))).handle)
+                return 0
             print((await c.put_class(obj, _flags(a))).path)
         elif a.command == "put-instance":
             if not a.json and not a.class_name:
                 raise SystemExit("put-instance: give a class name or --json FILE")
             obj = _read_json_object(a.json) if a.json else await _instance_from_args(c, a)
+            if a.run_async:
+                return await _follow(await c.put_instance_async(obj, _flags(a) | WbemFlag.SEND_STATUS))
+            if a.return_immediately:
+                print((await c.put_instance_semisync(obj, _flags(a))).handle)
+                return 0
             print((await c.put_instance(obj, _flags(a))).path)
+        elif a.command == "call-status":
+            result = c.call_result(a.handle)
+            got = await result.get_call_status(INFINITE if a.wait_ms < 0 else a.wait_ms)
+            if got is None:
+                print("running (WBEM_S_TIMEDOUT)")
+                return 3
+            status, err = got
+            if err is not None:
+                raise WbemError.from_proto(err)
+            path = await result.get_result_string(0) if status == 0 else None
+            print(path if path else f"done: {hresult_name(status)}")
+        elif a.command == "attach":
+            return await _follow(await c.attach_call(a.handle, a.after))
+        elif a.command == "cancel":
+            await c.cancel_async_call(a.handle)
+            print("cancelled (the call ends with WBEM_E_CALL_CANCELLED)")
         elif a.command == "get":
             _print(await c.get_object(a.path), a.proto_json)
         elif a.command == "delete":
@@ -263,6 +330,20 @@ async def _run(a: argparse.Namespace) -> int:
         elif a.command == "create-namespace":
             await c.create_namespace(a.name, parent=a.parent)
             print(f"{a.parent}\\{a.name}")
+    return 0
+
+
+async def _follow(call: AsyncCall) -> int:
+    """Print a call's progress to stderr and its path to stdout; raise its error."""
+    print(f"call {call.handle} started", file=sys.stderr)
+    async for e in call:
+        s = e.set_status
+        if e.HasField("set_status") and s.flags == st.WBEM_STATUS_PROGRESS:
+            print(f"  [{s.current}/{s.total}] {s.str_param}", file=sys.stderr)
+        elif e.final and s.hresult == 0:
+            print(s.str_param)
+        elif e.final:
+            raise WbemError.from_proto(s.error_object)
     return 0
 
 
