@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from host.client import INFINITE, WbemError, WbemFlag, instance, prop, wmi_class
-from tests.helpers import redis_snapshot
+from tests.helpers import async_wait_for, redis_snapshot
 from tests.provider_env import Workers, dynamic, register, wait_live
 from wmiput.v1 import status_pb2 as st
 
@@ -321,3 +321,47 @@ async def test_a_semisync_call_can_be_cancelled_by_its_handle(client, chain):
     assert status == 0x80041032 and err.hresult_name == "WBEM_E_CALL_CANCELLED"
     (chain.data_dir / "LevelB.release").touch()
     assert 'async_b.id="c2"' not in chain.items("LevelA")
+
+
+async def test_cancel_once_a_one_phase_put_is_with_its_provider_is_refused_and_the_put_completes(client, chain):
+    """A put with a single provider hands the decision to it with its PUT: a cancel comes too late."""
+    await client.put_class(dynamic("Async_Solo", "LevelB", prop("Id", "string", key=True), prop("Color", "string")))
+    call = await client.put_instance_async(instance("Async_Solo", Id="o1", Color="hold"))
+    await async_wait_for(lambda: _asked(chain, "LevelB", "Async_Solo"), timeout=30, message="the PUT is with LevelB")
+    with pytest.raises(WbemError) as e:
+        await call.cancel()
+    assert e.value.name == "WBEM_E_INVALID_OPERATION" and "already decided" in e.value.description
+    (chain.data_dir / "LevelB.release").touch()
+    done = (await call.wait()).set_status
+    assert done.hresult == S_OK and 'async_solo.id="o1"' in chain.items("LevelB")
+
+
+async def _asked(chain, provider: str, class_name: str) -> bool:
+    return any(c[3] == class_name for c in chain.calls(provider))
+
+
+async def test_provider_failures_found_after_the_start_are_final_statuses(client, tmp_path, redis_url, key_prefix):
+    await register(client, "Nobody")  # registered, but no worker runs it
+    await client.put_class(dynamic("Async_Orphan", "Nobody", prop("Id", "string", key=True)))
+    await client.put_class(dynamic("Async_Unknown", "NotRegistered", prop("Id", "string", key=True)))
+    await register(client, "ReadOnly", supports_put=False)
+    await client.put_class(dynamic("Async_ReadOnly", "ReadOnly", prop("Id", "string", key=True)))
+    for cls, code in (("Async_Orphan", "WBEM_E_PROVIDER_LOAD_FAILURE"), ("Async_Unknown", "WBEM_E_PROVIDER_NOT_FOUND"),
+                      ("Async_ReadOnly", "WBEM_E_PROVIDER_NOT_CAPABLE")):
+        call = await client.put_instance_async(instance(cls, Id="x"), WbemFlag.SEND_STATUS)
+        evs = await events_of(call)
+        assert kinds(evs) == ["accepted", "set_status"], cls
+        assert evs[-1].set_status.error_object.hresult_name == code
+
+
+async def test_a_host_shutting_down_refuses_to_start_calls(host, client):
+    await client.put_class(thing())
+    host.servicer.draining = True
+    try:
+        for start in (client.put_instance_async(instance("A_Thing", Id="sd")),
+                      client.put_instance_semisync(instance("A_Thing", Id="sd"))):
+            with pytest.raises(WbemError) as e:
+                await start
+            assert e.value.name == "WBEM_E_SHUTTING_DOWN"
+    finally:
+        host.servicer.draining = False
