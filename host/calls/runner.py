@@ -124,6 +124,9 @@ class CallRunner:
         self.limits = limits
         self.recovery_interval_s = recovery_interval_s
         self._local: dict[str, _Local] = {}
+        # Calls this host owns but does not run: a final event it could not write, or an adopted
+        # call waiting for its transaction to settle. Recovery looks at them again.
+        self._undriven: set[str] = set()
         self._per_client: collections.Counter[str] = collections.Counter()
         self._streams: collections.Counter[str] = collections.Counter()
         self._idle = asyncio.Event()
@@ -259,6 +262,9 @@ class CallRunner:
                                           error=err.to_proto().SerializeToString() if err else b"")
         except redis.exceptions.RedisError as e:
             log.warning("call result not recorded; left to recovery", call=rec.id[:12], error=str(e))
+            self._undriven.add(rec.id)
+            return
+        self._undriven.discard(rec.id)
         self.watcher.wake(rec.id)
 
     # ------------------------------------------------------------------ answering for a call
@@ -370,26 +376,42 @@ class CallRunner:
             except (redis.exceptions.RedisError, WbemError) as e:
                 log.warning("call recovery pass failed", error=repr(e))
 
-    async def recover_once(self) -> int:
-        """Adopt the calls whose host is gone (or that this host no longer runs) and end or
-        re-run them; returns how many were taken."""
+    async def recover_once(self, batch: int = 200) -> int:
+        """Adopt the calls of hosts that are gone, and look again at this host's own calls that
+        it does not run; end or re-run them. Returns how many were taken."""
         if not self.coordinator.may_adopt():
             return 0
         taken = 0
-        for cid in await self.store.active():
-            if cid in self._local:
+        for cid in list(self._undriven):
+            if cid not in self._local:
+                taken += await self._take(cid, self.host_id)
+        for host in await self.store.hosts():
+            if host == self.host_id or await self.store.alive(host):
                 continue
-            rec = await self.store.get(cid)
-            if rec is None or rec.done:
-                await self.store.forget_active(cid)
-                continue
-            stage = await self.store.adopt(cid, rec.host, self.host_id)
-            if stage is None:
-                continue
-            rec.host = self.host_id
-            taken += 1
-            await self._resume(rec)
+            ids = await self.store.active(host, batch)
+            if not ids:
+                await self.store.forget_host(host)
+            for cid in ids:
+                taken += await self._take(cid, host)
         return taken
+
+    async def _take(self, cid: str, listed_under: str) -> int:
+        rec = await self.store.get(cid)
+        if rec is None or rec.done:
+            await self.store.forget_active(cid, listed_under)
+            self._undriven.discard(cid)
+            return 0
+        if rec.host != listed_under:  # adopted before, but left listed under its old host
+            await self.store.move(cid, listed_under, rec.host)
+            if rec.host != self.host_id:
+                return 0
+        stage = await self.store.adopt(cid, rec.host, self.host_id)
+        if stage is None:
+            return 0
+        rec.host = self.host_id
+        self._undriven.discard(cid)
+        await self._resume(rec)
+        return 1
 
     async def _resume(self, rec: CallRecord) -> None:
         if rec.stage == "committing" and await self.repo.has_receipt(rec.receipt):
@@ -399,7 +421,8 @@ class CallRunner:
         if rec.stage == "tx":
             outcome = await self._tx_outcome(rec)
             if outcome is None:
-                return  # transaction recovery has not settled it yet; the next pass looks again
+                self._undriven.add(rec.id)  # transaction recovery has not settled it yet: look again
+                return
             log.info("adopted call: its transaction settled", call=rec.id[:12], op=rec.op)
             await self._finish(rec, rec.path if outcome is True else "", None if outcome is True else outcome)
             return

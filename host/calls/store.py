@@ -3,7 +3,8 @@ call that some host started.
 
     P:{c|<id>}          hash: owner, op, flavour, host running it, stage, request, final result
     P:{c|<id>}:events   stream of SinkEvent, entry id "<sequence>-0"
-    P:{meta}:calls:active   zset of calls not yet finished (recovery scans it)
+    P:{meta}:calls:active:<host>   zset of the calls a host runs and has not finished
+    P:{meta}:calls:hosts           hosts with such a zset (recovery looks at the dead ones)
 
 <id> is a digest of the call handle, so the handle (a bearer secret) never appears in key
 names, logs or metrics. A finished call is kept `retention_s` seconds for late readers.
@@ -98,7 +99,10 @@ class CallStore:
                                  "async_context": async_context, "seq": 0, "created_ms": int(time.time() * 1000)})
             p.expire(key, self.max_running_s + self.retention_s)
             await p.execute()
-        await self.redis.zadd(self.keys.active_calls, {cid: time.time() * 1000})
+        async with self.redis.pipeline(transaction=False) as p:
+            p.sadd(self.keys.call_hosts, host)
+            p.zadd(self.keys.active_calls(host), {cid: time.time() * 1000})
+            await p.execute()
 
     async def get(self, cid: str) -> CallRecord | None:
         h = await self.redis.hgetall(self.keys.call(cid))
@@ -116,7 +120,7 @@ class CallStore:
         args += [e.SerializeToString() for e in events]
         res = int(await self._emit(keys=[self.keys.call(cid), self.keys.call_events(cid)], args=args))
         if final and res != -3:
-            await self.redis.zrem(self.keys.active_calls, cid)
+            await self.redis.zrem(self.keys.active_calls(host), cid)
         return res
 
     async def events_after(self, cid: str, after: int, count: int = 64) -> list[calls.SinkEvent]:
@@ -132,15 +136,36 @@ class CallStore:
         return [x.decode() for x in await self._cancel(keys=[self.keys.call(cid)], args=[principal])]
 
     async def adopt(self, cid: str, seen_host: str, host: str) -> str | None:
+        """Take the call over from `seen_host` (dead, or this host itself); its stage, or None."""
         res = await self._adopt(keys=[self.keys.call(cid), self.keys.host_alive(seen_host or "-")],
                                 args=[seen_host, host])
+        if res is not None and seen_host != host:
+            await self.move(cid, seen_host, host)
         return None if res is None else res.decode()
 
-    async def active(self, limit: int = 200) -> list[str]:
-        return [x.decode() for x in await self.redis.zrange(self.keys.active_calls, 0, limit - 1)]
+    async def move(self, cid: str, from_host: str, to_host: str) -> None:
+        async with self.redis.pipeline(transaction=False) as p:
+            p.sadd(self.keys.call_hosts, to_host)
+            p.zadd(self.keys.active_calls(to_host), {cid: time.time() * 1000})
+            p.zrem(self.keys.active_calls(from_host), cid)
+            await p.execute()
 
-    async def forget_active(self, cid: str) -> None:
-        await self.redis.zrem(self.keys.active_calls, cid)
+    async def hosts(self) -> list[str]:
+        return [x.decode() for x in await self.redis.smembers(self.keys.call_hosts)]
+
+    async def active(self, host: str, limit: int = 200) -> list[str]:
+        return [x.decode() for x in await self.redis.zrange(self.keys.active_calls(host), 0, limit - 1)]
+
+    async def forget_active(self, cid: str, host: str) -> None:
+        await self.redis.zrem(self.keys.active_calls(host), cid)
+
+    async def forget_host(self, host: str) -> None:
+        """Drop a dead host from the hosts to look at, once it has no calls left."""
+        if not await self.redis.exists(self.keys.active_calls(host)):
+            await self.redis.srem(self.keys.call_hosts, host)
+
+    async def alive(self, host: str) -> bool:
+        return bool(await self.redis.exists(self.keys.host_alive(host)))
 
     async def notify_cancel(self, cid: str) -> None:
         await self.redis.publish(self.keys.call_channel, f"cancel:{cid}")

@@ -136,9 +136,14 @@ class Keys:
     def call_events(self, call_id: str) -> str:
         return f"{self.call(call_id)}:events"
 
+    def active_calls(self, host_id: str) -> str:
+        """The calls a host runs (zset by start time): when the host dies, another adopts them."""
+        return f"{self.prefix}:{{meta}}:calls:active:{host_id}"
+
     @property
-    def active_calls(self) -> str:
-        return f"{self.prefix}:{{meta}}:calls:active"
+    def call_hosts(self) -> str:
+        """Hosts that have (or had) calls running: where recovery looks for orphaned calls."""
+        return f"{self.prefix}:{{meta}}:calls:hosts"
 
     @property
     def call_channel(self) -> str:
