@@ -52,13 +52,20 @@ class ScriptSink(Protocol):
                      async_context: pb.Context) -> Any: ...
 
 
-def _has_wmi_status(e: grpc.aio.AioRpcError) -> bool:
-    from host.server.status import HRESULT_KEY
-    return any(k == HRESULT_KEY for k, _ in (e.trailing_metadata() or ()))
+# HRESULTs about the stream or the host, not the call: the call goes on, so the stream resumes.
+_RESUMABLE_HRESULTS = {"WBEM_E_NOT_AVAILABLE", "WBEM_E_SHUTTING_DOWN", "WBEM_E_TRANSPORT_FAILURE"}
+
+
+def _wmi_status(e: grpc.aio.AioRpcError) -> str | None:
+    from host.server.status import HRESULT_NAME_KEY
+    return next((str(v) for k, v in (e.trailing_metadata() or ()) if k == HRESULT_NAME_KEY), None)
 
 
 def _resumable(e: BaseException) -> bool:
-    return isinstance(e, grpc.aio.AioRpcError) and e.code() in _RESUMABLE and not _has_wmi_status(e)
+    if not isinstance(e, grpc.aio.AioRpcError):
+        return False
+    name = _wmi_status(e)
+    return name in _RESUMABLE_HRESULTS if name is not None else e.code() in _RESUMABLE
 
 
 class AsyncCall:
@@ -117,7 +124,7 @@ class AsyncCall:
         from host.client._client import error_from_rpc
         retrying = AsyncRetrying(retry=retry_if_exception(_resumable), reraise=True,
                                  stop=stop_after_delay(self._resume_for_s),
-                                 wait=wait_exponential_jitter(initial=0.05, max=1.0))
+                                 wait=wait_exponential_jitter(multiplier=0.05, max=1.0))
         try:
             async for attempt in retrying:
                 with attempt:
