@@ -365,3 +365,23 @@ async def test_a_host_shutting_down_refuses_to_start_calls(host, client):
             assert e.value.name == "WBEM_E_SHUTTING_DOWN"
     finally:
         host.servicer.draining = False
+
+
+async def test_a_call_answers_only_its_owner(host, client):
+    """Until callers are authenticated every caller is "anonymous"; the check binds a call to
+    the principal that started it, and to anyone else the call does not exist."""
+    await client.put_class(thing())
+    res = await client.put_instance_semisync(instance("A_Thing", Id="own"))
+    assert await res.get_call_status(INFINITE) == (S_OK, None)
+    runner = host.calls
+    for attempt in (runner.result(res.handle, "mallory", 0, "GetCallStatus"),
+                    runner.cancel(res.handle, "mallory"),
+                    runner.accepted_event(res.handle, "mallory", "AttachCall")):
+        with pytest.raises(WbemError) as e:
+            await attempt
+        assert e.value.name == "WBEM_E_NOT_FOUND"
+    with pytest.raises(WbemError) as e:
+        async for _ in runner.follow(res.handle, "mallory", "mallory@x", 0, "AttachCall"):
+            pass
+    assert e.value.name == "WBEM_E_NOT_FOUND"
+    assert (await runner.result(res.handle, "anonymous", 0, "GetCallStatus")).hresult == 0
