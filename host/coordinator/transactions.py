@@ -66,6 +66,7 @@ class TxMeta:
     levels: list[tuple[int, str, str]]  # (level, class, provider or "" for the repository)
     deadline_ms: int
     flags: int
+    creator: str = ""  # the host that started it: its list of active transactions names it
 
     @classmethod
     def from_json(cls, raw: bytes) -> "TxMeta":
@@ -148,6 +149,8 @@ class Coordinator:
         self._release = redis.register_script(_script("release_lock"))
         self._cancel = redis.register_script(_script("tx_cancel"))
         self._driving: set[str] = set()
+        # Ours, but nobody drives them: a failure we could not even record. Recovery retries them.
+        self._undriven: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
         self._healthy_since: float | None = time.monotonic()
@@ -200,20 +203,23 @@ class Coordinator:
         deadline = time.time() + self.t.put_s
         meta = TxMeta(ns=ns, class_name=plan.class_name, dynasty=plan.dynasty, identity=plan.identity,
                       relpath=plan.relpath, levels=[(lv.level, lv.class_name, lv.provider) for lv in levels],
-                      deadline_ms=int(deadline * 1000), flags=flags)
+                      deadline_ms=int(deadline * 1000), flags=flags, creator=self.host_id)
         template = wire.ProviderTask(transaction_id=tx_id, namespace=ns, flags=flags, caller=caller,
                                      deadline_unix_ms=meta.deadline_ms, reply_to=self.keys.host_replies(self.host_id))
         template.object.CopyFrom(schema_record)
         if ctx is not None:
             template.context.values.extend(v for v in ctx.values if v.name.lower() != "__put_ext_client_request")
         tx = self.keys.tx(tx_id)
-        async with self.redis.pipeline(transaction=True) as p:
-            p.hset(tx, mapping={"state": "preparing", "owner": self.host_id, "meta": json.dumps(asdict(meta)),
-                                "task": template.SerializeToString(), "created_ms": int(time.time() * 1000)})
-            p.zadd(self.keys.active_transactions, {tx_id: time.time() * 1000})
-            await p.execute()
-        self._driving.add(tx_id)
+        self._driving.add(tx_id)  # before the record exists: our own recovery must never take it
         try:
+            now_ms = time.time() * 1000
+            async with self.redis.pipeline(transaction=True) as p:
+                p.hset(tx, mapping={"state": "preparing", "owner": self.host_id, "meta": json.dumps(asdict(meta)),
+                                    "task": template.SerializeToString(), "created_ms": int(now_ms)})
+                p.zadd(self.keys.active_transactions, {tx_id: now_ms})
+                p.zadd(self.keys.host_transactions(self.host_id), {tx_id: now_ms})
+                p.sadd(self.keys.transaction_hosts, self.host_id)
+                await p.execute()
             if control is not None:
                 try:  # from here a cancel goes through the transaction's own decision
                     await control.gate("tx", tx=tx_id, path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
@@ -228,7 +234,7 @@ class Coordinator:
             try:
                 await self._orphan(tx_id)
             except redis.exceptions.RedisError:
-                pass
+                self._undriven.add(tx_id)
             raise
         finally:
             self._driving.discard(tx_id)
@@ -408,7 +414,11 @@ class Coordinator:
         """Hand a decided transaction to recovery (any host), keeping the object locked."""
         async for attempt in redis_retrying():
             with attempt:
-                await self.redis.hset(self.keys.tx(tx_id), "owner", "")
+                async with self.redis.pipeline(transaction=True) as p:
+                    p.hset(self.keys.tx(tx_id), "owner", "")
+                    p.zadd(self.keys.orphan_transactions, {tx_id: time.time() * 1000})
+                    await p.execute()
+        self._undriven.discard(tx_id)
 
     async def _finish(self, tx_id: str, meta: TxMeta) -> None:
         async for attempt in redis_retrying():
@@ -418,7 +428,10 @@ class Coordinator:
                     p.hset(self.keys.tx(tx_id), "done", "1")
                     p.expire(self.keys.tx(tx_id), TX_RETENTION_S)
                     p.zrem(self.keys.active_transactions, tx_id)
+                    p.zrem(self.keys.orphan_transactions, tx_id)
+                    p.zrem(self.keys.host_transactions(meta.creator or self.host_id), tx_id)
                     await p.execute()
+        self._undriven.discard(tx_id)
 
     # ------------------------------------------------------------------ recovery
 
@@ -435,33 +448,56 @@ class Coordinator:
         hosts' alive keys may have lapsed although the hosts live."""
         return self._healthy_since is not None and time.monotonic() - self._healthy_since >= self.alive_ms / 1000
 
-    async def recover_once(self) -> int:
-        """Adopt and finish the transactions nobody drives; returns how many were finished."""
-        finished = 0
+    async def recover_once(self, batch: int = 200, parallel: int = 32) -> int:
+        """Adopt and finish the transactions nobody drives: those handed to recovery (orphans),
+        those of hosts whose lease lapsed, and our own left undriven. Returns how many were
+        finished."""
         if not self.may_adopt():
             return 0
-        for raw in await self.redis.zrange(self.keys.active_transactions, 0, 199):
-            tx_id = raw.decode()
-            if self._closing:
-                break
-            if tx_id in self._driving:
+        candidates: dict[str, str] = {}  # transaction -> the list it was found in ("" = none)
+        for raw in await self.redis.zrange(self.keys.orphan_transactions, 0, batch - 1):
+            candidates[raw.decode()] = self.keys.orphan_transactions
+        for raw in await self.redis.smembers(self.keys.transaction_hosts):
+            host = raw.decode()
+            if host == self.host_id or await self.redis.exists(self.keys.host_alive(host)):
                 continue
-            tx = self.keys.tx(tx_id)
-            owner_raw = await self.redis.hget(tx, "owner")
-            if owner_raw is None:  # record gone (expired): nothing left to do
-                await self.redis.zrem(self.keys.active_transactions, tx_id)
-                continue
-            owner = owner_raw.decode()
-            state = await self._adopt(keys=[tx, self.keys.host_alive(owner or "-")], args=[owner, self.host_id])
-            if not state:
-                continue
-            self._driving.add(tx_id)
-            try:
-                await self._drive(tx_id, state.decode())
-                finished += 1
-            finally:
-                self._driving.discard(tx_id)
-        return finished
+            listed = self.keys.host_transactions(host)
+            ids = await self.redis.zrange(listed, 0, batch - 1)
+            if not ids:
+                await self.redis.srem(self.keys.transaction_hosts, host)
+            candidates.update((x.decode(), listed) for x in ids)
+        candidates.update((tx_id, "") for tx_id in list(self._undriven))
+        slots = asyncio.Semaphore(parallel)
+
+        async def take(tx_id: str, listed: str) -> int:
+            async with slots:
+                return await self._take(tx_id, listed)
+        results = await asyncio.gather(*(take(t, listed) for t, listed in candidates.items()
+                                         if t not in self._driving and not self._closing))
+        return sum(results)
+
+    async def _take(self, tx_id: str, listed: str) -> int:
+        tx = self.keys.tx(tx_id)
+        owner_raw = await self.redis.hget(tx, "owner")
+        if owner_raw is None:  # record gone (expired): nothing left to do
+            async with self.redis.pipeline(transaction=False) as p:
+                p.zrem(self.keys.active_transactions, tx_id)
+                if listed:
+                    p.zrem(listed, tx_id)
+                await p.execute()
+            self._undriven.discard(tx_id)
+            return 0
+        owner = owner_raw.decode()
+        state = await self._adopt(keys=[tx, self.keys.host_alive(owner or "-")], args=[owner, self.host_id])
+        if not state or tx_id in self._driving:
+            return 0
+        self._driving.add(tx_id)
+        self._undriven.discard(tx_id)
+        try:
+            await self._drive(tx_id, state.decode())
+            return 1
+        finally:
+            self._driving.discard(tx_id)
 
     async def _drive(self, tx_id: str, state: str) -> None:
         fields = await self.redis.hgetall(self.keys.tx(tx_id))

@@ -127,7 +127,22 @@ class Keys:
 
     @property
     def active_transactions(self) -> str:
+        """Every transaction not yet finished (zset by start time)."""
         return f"{self.prefix}:{{meta}}:tx:active"
+
+    def host_transactions(self, host_id: str) -> str:
+        """The unfinished transactions a host started: when it dies, another adopts them."""
+        return f"{self.prefix}:{{meta}}:tx:active:{host_id}"
+
+    @property
+    def transaction_hosts(self) -> str:
+        """Hosts with such a list: where recovery looks for transactions of dead hosts."""
+        return f"{self.prefix}:{{meta}}:tx:hosts"
+
+    @property
+    def orphan_transactions(self) -> str:
+        """Transactions their coordinator handed to recovery (owner ""): any host takes them."""
+        return f"{self.prefix}:{{meta}}:tx:orphans"
 
     # -- asynchronous and semisynchronous calls (id = a digest of the call handle)
     def call(self, call_id: str) -> str:
