@@ -248,7 +248,13 @@ class Worker:
         if msg.phase not in (Phase.TASK_PHASE_PREPARE, Phase.TASK_PHASE_PUT):
             return False
         abort_id = f"{msg.transaction_id}/{msg.level}/abort"
-        return bool(await self.redis.exists(self.keys.done(self.s.namespace, p.name, abort_id)))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.done(self.s.namespace, p.name, abort_id))
+            pipe.hget(self.keys.tx(msg.transaction_id), "state")
+            fenced, state = await pipe.execute()
+        # A transaction already decided "abort" (a cancel, or recovery) needs no prepare: its ABORT
+        # may still be queued behind this task.
+        return bool(fenced) or (msg.phase == Phase.TASK_PHASE_PREPARE and state == b"abort")
 
     async def _undo(self, p: Provider, msg: wire.ProviderTask) -> wire.ProviderReply:
         await p.abort(Task(msg))

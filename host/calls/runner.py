@@ -232,6 +232,7 @@ class CallRunner:
     async def _work(self, rec: CallRecord, control: _Control) -> str:
         """Carry out the stored request; the path of what was put."""
         req = REQUESTS[rec.op].FromString(rec.request)
+        rec.request = b""  # parsed: one copy of a large object is enough (Redis keeps the original)
         obj: pb.WbemObject = req.object
         flags = req.flags & ~(WbemFlag.RETURN_IMMEDIATELY | WbemFlag.SEND_STATUS)
         ctx = req.context if req.HasField("context") else None
@@ -298,10 +299,10 @@ class CallRunner:
                             return
                     if batch:
                         continue
-                    now = await self.store.get(rec.id)
+                    now = await self.store.progress_of(rec.id)
                     if now is None:
                         raise WbemError("WBEM_E_NOT_FOUND", "the call's record expired", operation=operation)
-                    if now.done and now.seq <= after:
+                    if now[0] == "done" and now[1] <= after:
                         return  # the caller has had every event, the final one included
                     try:
                         await asyncio.wait_for(moved.wait(), self.watcher.fallback_s)
@@ -320,14 +321,16 @@ class CallRunner:
         """The finished call, or None if it is still running after `timeout_ms` (WBEM_S_TIMEDOUT)."""
         rec = await self._owned(handle, principal, operation)
         end = None if timeout_ms == INFINITE else time.monotonic() + timeout_ms / 1000
+        if rec.done:
+            return rec
         with self.watcher.watch(rec.id) as moved:
             while True:
                 moved.clear()
-                now = await self.store.get(rec.id)
+                now = await self.store.progress_of(rec.id)
                 if now is None:
                     raise WbemError("WBEM_E_NOT_FOUND", "the call's record expired", operation=operation)
-                if now.done:
-                    return now
+                if now[0] == "done":
+                    return await self._owned(handle, principal, operation)
                 left = self.watcher.fallback_s if end is None else end - time.monotonic()
                 if left <= 0:
                     return None

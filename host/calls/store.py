@@ -108,6 +108,11 @@ class CallStore:
         h = await self.redis.hgetall(self.keys.call(cid))
         return CallRecord.from_hash(cid, h) if h else None
 
+    async def progress_of(self, cid: str) -> tuple[str, int] | None:
+        """(state, last sequence) of a call, or None if it is gone: what a waiter needs, cheaply."""
+        state, seq = await self.redis.hmget(self.keys.call(cid), "state", "seq")
+        return None if state is None else (state.decode(), int(seq or 0))
+
     async def gate(self, cid: str, host: str, stage: str, *, tx: str = "", receipt: str = "", path: str = "") -> str:
         res = await self._gate(keys=[self.keys.call(cid)], args=[host, stage, tx, receipt, path])
         return res.decode()

@@ -19,7 +19,7 @@ log = logs.get("wmiput.calls")
 
 
 class CallWatcher:
-    def __init__(self, redis: Redis, channel: str, *, fallback_s: float = 5.0) -> None:
+    def __init__(self, redis: Redis, channel: str, *, fallback_s: float = 15.0) -> None:
         self.redis = redis
         self.channel = channel
         self.fallback_s = fallback_s
