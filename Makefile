@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: serve test
+.PHONY: serve test bench
 serve: $(VENV)/.installed ## run the host on the embedded Redis (data under ./data) with the example providers
 	$(VENV)/bin/wmiput serve --example-providers
 
@@ -10,6 +10,13 @@ test: $(VENV)/.installed examples/node/node_modules/.installed examples/node-pro
 	$(PY) scripts/gen_protos.py --check
 	bash scripts/buf_lint.sh
 	$(VENV)/bin/pytest
+
+bench: $(VENV)/.installed-bench ## the benchmark (bench/README.md): results in bench/results/; BENCH_ARGS=--quick for a smoke run
+	$(PY) -m bench $(BENCH_ARGS)
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

@@ -1,0 +1,1 @@
+"""The benchmark of issue 5: python -m bench --help."""
