@@ -9,6 +9,7 @@ writes nothing.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,24 @@ DEFAULT_NAMESPACES = ("root", "root\\cimv2")
 DEFAULT_NAMESPACE = "root\\cimv2"
 RETRIES = 20  # optimistic steps that lost a race re-plan against fresh state; each loss means progress elsewhere
 SCAN_BATCH = 500
+
+
+CLASS_RACE_BUDGET_S = 10.0  # how long a class change keeps re-planning after lost races
+
+
+async def _contended(budget_s: float) -> AsyncIterator[int]:
+    """Attempts of a class change, which is checked against the namespace's one schema version:
+    concurrent changes (even of unrelated classes) collide. After each lost race a jittered,
+    growing pause lets them take turns instead of colliding again, for up to `budget_s`."""
+    give_up = time.monotonic() + budget_s
+    pause, attempt = 0.001, 0
+    while True:
+        yield attempt
+        attempt += 1
+        if time.monotonic() > give_up:
+            return
+        await asyncio.sleep(random.uniform(0, pause))
+        pause = min(pause * 2, 0.05)
 
 
 def _script(name: str) -> str:
@@ -152,7 +171,7 @@ class Repository:
         """`receipt`: a key (keys.class_receipt) set with the change, so that whether it applied can
         be read back after a crash."""
         ns = await self._namespace(namespace, "PutClass")
-        for _ in range(RETRIES):
+        async for _ in _contended(CLASS_RACE_BUDGET_S):
             schema = await self.schema(ns)
             plan = classes.plan_put_class(obj, flags, schema, self.limits)
             path = f"\\\\{self.server}\\{ns}:{plan.local.class_name}"
@@ -180,8 +199,8 @@ class Repository:
                                 f"class {plan.local.class_name} (or a subclass) has instances; the change needs "
                                 "none, or WBEM_FLAG_UPDATE_FORCE_MODE", parameter_info=plan.local.class_name,
                                 operation="PutClass")
-        raise WbemError("WBEM_E_FAILED", "the schema kept changing under this PutClass; try again",
-                        operation="PutClass")
+        raise WbemError("WBEM_E_FAILED", f"the schema kept changing under this PutClass for "
+                        f"{CLASS_RACE_BUDGET_S:.0f} s; try again", operation="PutClass")
 
     @staticmethod
     def _dynasty(schema: Schema, name: str) -> str:
@@ -192,7 +211,7 @@ class Repository:
         if flags & WbemFlag.USE_AMENDED_QUALIFIERS:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "DeleteClass does not take WBEM_FLAG_USE_AMENDED_QUALIFIERS",
                             parameter_info="lFlags", operation="DeleteClass")
-        for _ in range(RETRIES):
+        async for _ in _contended(CLASS_RACE_BUDGET_S):
             schema = await self.schema(ns)
             if not name or schema.get(name) is None:
                 raise WbemError("WBEM_E_NOT_FOUND", f"class {name!r} does not exist", parameter_info=name[:256],
@@ -212,8 +231,8 @@ class Repository:
                 keys=[self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns), *triples], args=args)
             if res[0] == b"OK":
                 return len(doomed), int(res[2])
-        raise WbemError("WBEM_E_FAILED", "the schema kept changing under this DeleteClass; try again",
-                        operation="DeleteClass")
+        raise WbemError("WBEM_E_FAILED", f"the schema kept changing under this DeleteClass for "
+                        f"{CLASS_RACE_BUDGET_S:.0f} s; try again", operation="DeleteClass")
 
     async def get_class(self, namespace: str, name: str) -> pb.WbemObject:
         ns = await self._namespace(namespace, "GetObject")

@@ -71,3 +71,17 @@ async def test_a_compatible_structural_change_racing_puts_either_fails_or_finds_
         assert all(len(r.properties) == 2 for r in records)
         cls = await client.get_object("Race_Item")
         assert [p.name for p in cls.properties] == ["Id", "A"]
+
+
+async def test_concurrent_puts_of_unrelated_classes_all_succeed(client):
+    """Class changes share the namespace's schema version, so they collide; they take turns
+    (jittered backoff) instead of failing with WBEM_E_FAILED."""
+    await client.put_class(wmi_class("Race_Root", prop("Id", "string", key=True)))
+    names = [f"Race_Leaf{i}" for i in range(64)]
+    results = await asyncio.gather(*(client.put_class(wmi_class(n, prop(f"P{i}", "uint32"), superclass="Race_Root"))
+                                     for i, n in enumerate(names)), return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    got = {o.class_name async for o in client.enum_classes("Race_Root")}
+    assert got == set(names)
+    deleted = await asyncio.gather(*(client.delete_class(n) for n in names[:32]), return_exceptions=True)
+    assert [r for r in deleted if isinstance(r, BaseException)] == []
