@@ -224,12 +224,15 @@ class Worker:
             self.processed += 1
         failpoint("worker_before_reply")
         failpoint(f"worker_before_reply_{Phase.Name(msg.phase).removeprefix('TASK_PHASE_').lower()}")
-        if msg.reply_to:
-            async with self.redis.pipeline(transaction=False) as pipe:
+        # Reply and acknowledgement in one round trip (the reply first: a crash in between leaves
+        # the task pending, and its redelivery answers again from the recorded reply).
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if msg.reply_to:
                 pipe.xadd(msg.reply_to, {"reply": reply})
                 pipe.expire(msg.reply_to, REPLY_STREAM_TTL_S)
-                await pipe.execute()
-        await self._ack(stream, entry_id)
+            pipe.xack(stream, WORKER_GROUP, entry_id)
+            pipe.xdel(stream, entry_id)
+            await pipe.execute()
 
     async def _ack(self, stream: str, entry_id: bytes) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -107,14 +107,24 @@ class ProviderRegistry:
                 raise WbemError("WBEM_E_PROVIDER_NOT_CAPABLE", f"provider {name} is not registered with "
                                 "SupportsPut = TRUE (__InstanceProviderRegistration)", parameter_info=name,
                                 provider_name=name, operation="PutInstance")
-            if not await self.live_workers(ns, name):
+        names = sorted(providers)
+        async with self.redis.pipeline(transaction=False) as p:  # every level's workers in one round trip
+            for name in names:
+                p.hgetall(self.keys.workers(ns, name))
+            beats = await p.execute()
+        for name, raw in zip(names, beats, strict=True):
+            if not self._live(raw):
                 raise WbemError("WBEM_E_PROVIDER_LOAD_FAILURE", f"provider {name} has no live worker serving "
                                 f"{ns}", parameter_info=name, provider_name=name, operation="PutInstance")
 
     async def live_workers(self, ns: str, provider: str) -> list[api.WorkerInfo]:
+        return self._live(await self.redis.hgetall(self.keys.workers(ns, provider)))
+
+    def _live(self, heartbeats: dict[bytes, bytes]) -> list[api.WorkerInfo]:
+        """The workers of a heartbeat hash whose last beat is recent."""
         now = time.time() * 1000
         out = []
-        for wid, raw in (await self.redis.hgetall(self.keys.workers(ns, provider))).items():
+        for wid, raw in heartbeats.items():
             beat = json.loads(raw)
             if now - beat["last_seen_unix_ms"] <= self.worker_ttl_ms:
                 out.append(api.WorkerInfo(worker_id=wid.decode(), hostname=beat.get("hostname", ""),
