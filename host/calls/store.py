@@ -30,8 +30,9 @@ def _script(name: str) -> str:
 
 
 def new_handle() -> str:
-    """192 random bits: unguessable, so holding a handle is itself a proof of having started the call."""
-    return secrets.token_urlsafe(24)
+    """192 random bits: unguessable, so holding a handle is itself a proof of having started the call.
+    The leading letter keeps a handle from looking like an option on a command line ("-x...")."""
+    return "h" + secrets.token_urlsafe(24)
 
 
 def call_id(handle: str) -> str:
