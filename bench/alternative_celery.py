@@ -72,6 +72,8 @@ import kombu.pools
 import psutil
 from celery import Celery, chain
 
+from workers.examples.inventory import SCHEMA  # the example provider's own tables: both sides run the same SQL
+
 __all__ = ["run_celery_chain"]
 
 DEPTH = 3
@@ -83,15 +85,6 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository: `bench` is impo
 POOLS = ("threads", "solo", "prefork")
 THREADS_PER_WORKER = 16  # as workers.runtime.WorkerSettings.concurrency
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (relpath TEXT PRIMARY KEY, class TEXT NOT NULL, props TEXT NOT NULL,
-                                  tx TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS staged (tx TEXT NOT NULL, level INTEGER NOT NULL, relpath TEXT NOT NULL,
-                                   class TEXT NOT NULL, props TEXT NOT NULL, PRIMARY KEY (tx, level));
-CREATE TABLE IF NOT EXISTS applied (task TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, tx TEXT, level INTEGER, phase TEXT,
-                                  class TEXT, relpath TEXT, at_ns INTEGER);
-"""
 
 app = Celery("bench_celery")
 
