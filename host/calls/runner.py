@@ -278,19 +278,20 @@ class CallRunner:
                             parameter_info="call_handle", operation=operation)
         return rec
 
-    async def follow(self, handle: str, principal: str, client: str, after: int, operation: str
-                     ) -> AsyncIterator[calls.SinkEvent]:
-        """The call's events after sequence `after`, as they come, up to and including the final one."""
-        rec = await self._owned(handle, principal, operation)
+    async def follow(self, handle: str, principal: str, client: str, after: int, operation: str, *,
+                     owner_checked: bool = False) -> AsyncIterator[calls.SinkEvent]:
+        """The call's events after sequence `after`, as they come, up to and including the final one.
+        `owner_checked`: the caller just started the call or checked its owner (no second read)."""
+        cid = call_id(handle) if owner_checked else (await self._owned(handle, principal, operation)).id
         if self._streams[client] >= self.limits.per_client:
             raise WbemError("WBEM_E_SERVER_TOO_BUSY", f"this client follows {self._streams[client]} calls, the most "
                             "allowed (max_calls_per_client)", operation=operation)
         self._streams[client] += 1
         try:
-            with self.watcher.watch(rec.id) as moved:
+            with self.watcher.watch(cid) as moved:
                 while True:
                     moved.clear()
-                    batch = await self.store.events_after(rec.id, after)
+                    batch = await self.store.events_after(cid, after)
                     for e in batch:
                         e.call_handle = handle
                         yield e
@@ -299,7 +300,7 @@ class CallRunner:
                             return
                     if batch:
                         continue
-                    now = await self.store.progress_of(rec.id)
+                    now = await self.store.progress_of(cid)
                     if now is None:
                         raise WbemError("WBEM_E_NOT_FOUND", "the call's record expired", operation=operation)
                     if now[0] == "done" and now[1] <= after:

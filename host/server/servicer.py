@@ -235,7 +235,7 @@ class WbemServicer:
         _need_object(r, op)
         handle = await self._start(r, op, flavour, ctx, async_context)
         yield wrap(event=events.accepted(handle, op, flavour, async_context))
-        async for e in self.runner.follow(handle, ANONYMOUS, _client(ctx), 0, op):
+        async for e in self.runner.follow(handle, ANONYMOUS, _client(ctx), 0, op, owner_checked=True):
             yield wrap(event=e)
 
     def PutInstanceAsync(self, r: calls.PutInstanceAsyncRequest, ctx: Ctx
@@ -254,7 +254,8 @@ class WbemServicer:
     async def AttachCall(self, r: calls.AttachCallRequest, ctx: Ctx
                          ) -> AsyncIterator[calls.AttachCallResponse]:
         yield calls.AttachCallResponse(event=await self.runner.accepted_event(r.call_handle, ANONYMOUS, "AttachCall"))
-        async for e in self.runner.follow(r.call_handle, ANONYMOUS, _client(ctx), r.after_sequence, "AttachCall"):
+        async for e in self.runner.follow(r.call_handle, ANONYMOUS, _client(ctx), r.after_sequence, "AttachCall",
+                                          owner_checked=True):  # accepted_event checked the owner
             yield calls.AttachCallResponse(event=e)
 
     async def CancelAsyncCall(self, r: calls.CancelAsyncCallRequest, ctx: Ctx
