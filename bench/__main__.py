@@ -18,6 +18,7 @@ from typing import Any
 from bench import floors, report, scenarios
 from bench.env import Env
 from bench.runner import Stop, line
+from host import eventloop
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 # Puts per run (per scenario and concurrency): the full run, then --quick.
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rc = 0
     try:
-        doc = asyncio.run(run_all(env, args, started_at))
+        doc = eventloop.run(run_all(env, args, started_at))
         jpath, ppath = args.out / "results.json", args.out / "results.png"
         report.write_json(jpath, doc)
         try:

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bench.env import Env, free_port
+from host import eventloop
 from bench.runner import drive
 
 ECHO_METHOD = "/bench.Echo/Echo"
@@ -82,9 +83,9 @@ def main() -> None:
     rp.add_argument("--stream", required=True)
     a = ap.parse_args()
     if a.cmd == "echo":
-        asyncio.run(serve_echo(a.listen))
+        eventloop.run(serve_echo(a.listen))
     else:
-        asyncio.run(serve_responder(a.redis_url, a.stream))
+        eventloop.run(serve_responder(a.redis_url, a.stream))
 
 
 # ------------------------------------------------------------------ the drivers (in the benchmark process)

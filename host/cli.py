@@ -28,6 +28,7 @@ from host.client import (
     to_dict,
     wmi_class,
 )
+from host import eventloop
 from host.client._objects import TYPES
 from host.config import Settings, env_name
 from host.errors import hresult_name
@@ -380,7 +381,7 @@ def _run_worker(a: argparse.Namespace) -> int:
         finally:
             await redis.aclose()
 
-    asyncio.run(run())
+    eventloop.run(run())
     return 0
 
 
@@ -393,10 +394,10 @@ def main(argv: list[str] | None = None) -> int:
         from host.server.app import serve
         settings = Settings.from_env(**{f.name: getattr(a, f.name) for f in fields(Settings)})
         logs.configure(settings.log_format, settings.log_level)
-        asyncio.run(serve(settings))
+        eventloop.run(serve(settings))
         return 0
     try:
-        return asyncio.run(_run(a))
+        return eventloop.run(_run(a))
     except WbemError as e:
         print(f"error: {e.name} (0x{int(e.hresult):08X}): {e.description}", file=sys.stderr)
         return 1
