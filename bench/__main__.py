@@ -65,7 +65,8 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
                     help="tasks each worker process runs at once (the worker's default, 16)")
     ap.add_argument("--provider", choices=("inventory", "null"), default="inventory",
                     help="what serves S2/S3's levels: the bundled SQLite InventoryProvider (default) or a provider "
-                         "that does nothing (bench/providers.py), to see the host's own cost")
+                         "that does nothing (bench/providers.py), to see the host's own cost; the Celery chain's "
+                         "steps do the same (the same SQL, or nothing)")
     ap.add_argument("--no-floors", action="store_true", help="skip floors A and B")
     ap.add_argument("--no-alternative", action="store_true", help="skip the Celery alternative even if present")
     ap.add_argument("--sweep-depth", action="store_true", help="S2 at depths 1 to 6 (concurrency 1)")
@@ -112,7 +113,7 @@ async def alternative(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         try:
             r = await asyncio.to_thread(fn, env.redis_url, workers=ALT_WORKERS, concurrency=c,
-                                        count=args.counts["S2"], tmp=env.tmp / f"celery-c{c}")
+                                        count=args.counts["S2"], tmp=env.tmp / f"celery-c{c}", steps=args.provider)
             r = {"label": "alt celery chain", "concurrency": c, "count": args.counts["S2"], **r,
                  "elapsed_s": round(time.monotonic() - t0, 3)}
             print(f"{'alt celery chain':<28} c={c:<3} {r['throughput']:>9.1f}/s  p50 {r['p50_ms']:>8.2f}  "

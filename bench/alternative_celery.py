@@ -80,6 +80,8 @@ DEPTH = 3
 QUEUE_PREFIX = "bench-celery-level"
 ENV_REDIS_URL = "BENCH_CELERY_REDIS_URL"
 ENV_DATA_DIR = "BENCH_CELERY_DATA_DIR"
+ENV_STEPS = "BENCH_CELERY_STEPS"  # "inventory" (the SQLite work) or "null" (steps that do nothing)
+STEPS = ("inventory", "null")
 MODULE = "bench.alternative_celery"  # task names and `celery -A`, also when run as __main__
 ROOT = Path(__file__).resolve().parent.parent  # the repository: `bench` is importable from here
 POOLS = ("threads", "solo", "prefork")
@@ -130,7 +132,13 @@ def _log(level: int, tx: str, phase: str, class_name: str, relpath: str) -> None
         (tx, level, phase, class_name, relpath, time.monotonic_ns())))
 
 
+def _null() -> bool:
+    return os.environ.get(ENV_STEPS) == "null"
+
+
 def _prepare(level: int, tx: str, class_name: str, relpath: str, props: dict[str, Any]) -> None:
+    if _null():  # like bench/providers.py:NullProvider
+        return
     _log(level, tx, "prepare", class_name, relpath)
     key = relpath.lower()
 
@@ -145,6 +153,8 @@ def _prepare(level: int, tx: str, class_name: str, relpath: str, props: dict[str
 
 
 def _commit(level: int, tx: str, class_name: str, relpath: str) -> None:
+    if _null():
+        return
     _log(level, tx, "commit", class_name, relpath)
     task_id = f"{tx}/{level}"
 
@@ -233,8 +243,9 @@ def _levels_of(w: int, workers: int) -> list[int]:
     return sorted({lvl for lvl in range(1, DEPTH + 1) if (lvl - 1) % workers == w} | {w % DEPTH + 1})
 
 
-def _start_workers(redis_url: str, workers: int, pool: str, tmp: Path, run_id: str) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, ENV_REDIS_URL: redis_url, ENV_DATA_DIR: str(tmp),
+def _start_workers(redis_url: str, workers: int, pool: str, tmp: Path, run_id: str,
+                   steps: str = "inventory") -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, ENV_REDIS_URL: redis_url, ENV_DATA_DIR: str(tmp), ENV_STEPS: steps,
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     procs: list[subprocess.Popen[bytes]] = []
     for w in range(workers):
@@ -404,17 +415,20 @@ def _drive(ex: ThreadPoolExecutor, n_chains: int, concurrency: int, first: int, 
 
 def run_celery_chain(redis_url: str, *, workers: int, concurrency: int, count: int, tmp: Path,
                      pool: str = "threads", warmup: int | None = None, timeout: float = 60.0,
-                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                     progress: Callable[[int, int], None] | None = None, steps: str = "inventory") -> dict[str, Any]:
     """Start `workers` Celery workers on `redis_url`, run `count` six-step chains, stop the workers.
 
     `pool` is the worker pool ("threads" with 16 threads, "solo" or "prefork" with concurrency 1);
     `warmup` chains (default: max(20, 2 x concurrency)) run first and are not measured; `timeout`
-    bounds each chain; `progress` is called with (done, count) as measured chains finish. Returns
+    bounds each chain; `progress` is called with (done, count) as measured chains finish. `steps`:
+    "inventory" runs the example provider's SQL in each step, "null" nothing (`--provider null`). Returns
     throughput (chains per second), p50/p95/p99 latency in ms and CPU seconds per put over the
     measured window.
     """
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+    if steps not in STEPS:
+        raise ValueError(f"steps must be one of {STEPS}, got {steps!r}")
     if workers < 1 or concurrency < 1 or count < 1:
         raise ValueError("workers, concurrency and count must be >= 1")
     tmp = Path(tmp).resolve()
@@ -426,7 +440,7 @@ def run_celery_chain(redis_url: str, *, workers: int, concurrency: int, count: i
     procs: list[subprocess.Popen[bytes]] = []
     ex = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="celery-client")
     try:
-        procs = _start_workers(redis_url, workers, pool, tmp, run_id)
+        procs = _start_workers(redis_url, workers, pool, tmp, run_id, steps)
         _wait_ready([f"bench{w}-{run_id}@{socket.gethostname()}" for w in range(workers)], procs)
         _drive(ex, warmup if warmup is not None else max(20, 2 * concurrency), concurrency, 0, timeout)
 
@@ -458,6 +472,7 @@ def run_celery_chain(redis_url: str, *, workers: int, concurrency: int, count: i
         "concurrency": concurrency,
         "count": count,
         "pool": pool,
+        "steps": steps,
         "redis_cpu_included": redis_proc is not None,
     }
 

@@ -26,8 +26,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bench.env import Env, free_port
-from host import eventloop
 from bench.runner import drive
+from host import eventloop
 
 ECHO_METHOD = "/bench.Echo/Echo"
 FLOOR_B_PREFIX = "benchfloor"

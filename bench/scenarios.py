@@ -91,18 +91,22 @@ async def s1_static(env: Env, *, concurrency: int, count: int, depth: int = 3, p
 
 
 async def preload(env: Env, instances: int, *, family: str = "R", depth: int = 3, props: int = 5,
-                  concurrency: int = 64) -> None:
+                  concurrency: int = 64, through_api: int = 1_000, batch: int = 1_000) -> None:
     """Put instances of the `family` classes (S1's shape) until there are `instances` of them
-    (the repository-size sweep)."""
+    (the repository-size sweep). The first `through_api` go through PutInstance; the rest are
+    written by the repository's own write step (put_instance.lua, what a PutInstance runs after
+    validating) from this process, `batch` per pipeline: the same keys and records, ~20x faster,
+    so a 1,000,000-instance repository fills in minutes."""
     assert env.client is not None
     leaf = await static_classes(env, depth, props, family)
     template = _template(leaf, props)
-    have = int(env.state.get(f"preloaded:{family}:{depth}:{props}", 0))
+    key = f"preloaded:{family}:{depth}:{props}"
+    have = int(env.state.get(key, 0))
     if instances <= have:
         return
     client = env.client
     progress = Progress(f"preload to {instances:,}", instances - have)
-    todo = iter(range(have, instances))
+    todo = iter(range(have, min(instances, through_api)))
 
     async def one() -> None:
         for i in todo:
@@ -110,8 +114,41 @@ async def preload(env: Env, instances: int, *, family: str = "R", depth: int = 3
             await client.put_instance(_with_id(template, f"pre-{i}"), WbemFlag.CREATE_OR_UPDATE)
             progress.tick()
     await asyncio.gather(*(one() for _ in range(concurrency)))
+    if instances > through_api:
+        await _bulk_fill(env, template, max(have, through_api), instances, batch, progress)
     progress.clear()
-    env.state[f"preloaded:{family}:{depth}:{props}"] = instances
+    env.state[key] = instances
+
+
+async def _bulk_fill(env: Env, template: pb.WbemObject, start: int, end: int, batch: int, progress: Progress) -> None:
+    from redis.asyncio import Redis
+
+    from bench.env import NAMESPACE, PREFIX
+    from host.model import instances as model
+    from host.repository.store import Repository
+
+    redis = Redis.from_url(env.redis_url)
+    try:
+        repo = Repository(redis, prefix=PREFIX, server="BENCH")
+        ns, schema, _ = await repo.snapshot(NAMESPACE, "PutInstance")
+        chain = [c.class_name.lower() for c in schema.chain(template.class_name)]
+        for first in range(start, end, batch):
+            Stop.check()
+            async with redis.pipeline(transaction=False) as p:
+                for i in range(first, min(first + batch, end)):
+                    plan = model.plan_put_instance(_with_id(template, f"pre-{i}"), 0, None, schema, repo.limits)
+                    await repo._put_instance(  # noqa: SLF001 - the write step of a PutInstance, on purpose
+                        keys=repo.instance_keys(ns, plan),
+                        args=[plan.identity, plan.class_name.lower(), plan.record.SerializeToString(deterministic=True),
+                              "upsert", "", schema.version, f"pre-{i}", *chain], client=p)
+                results = await p.execute()
+            bad = [r for r in results if r[0] != b"OK"]
+            if bad:
+                raise RuntimeError(f"bulk fill refused: {bad[:3]}")
+            for _ in results:
+                progress.tick()
+    finally:
+        await redis.aclose()
 
 
 # ------------------------------------------------------------------ S2 / S3: provider-backed, depth 3

@@ -15,6 +15,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from host import eventloop
 from host.client import (
     INFINITE,
     AsyncCall,
@@ -28,7 +29,6 @@ from host.client import (
     to_dict,
     wmi_class,
 )
-from host import eventloop
 from host.client._objects import TYPES
 from host.config import Settings, env_name
 from host.errors import hresult_name

@@ -22,3 +22,9 @@ def failpoint(name: str) -> None:
     _SPEC[name] = left - 1
     if left == 1:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def armed(*names: str) -> bool:
+    """Whether any of these failpoints is set (a step may then take a slower path that stops
+    where the test wants)."""
+    return any(n in _SPEC for n in names)

@@ -15,13 +15,14 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import redis.exceptions
 from redis.asyncio import Redis
 
 from host import logs
 from host.errors import WbemError
-from host.failpoints import failpoint
+from host.failpoints import armed, failpoint
 from host.repository.keys import WORKER_GROUP, Keys
 from wmiput.v1 import provider_pb2 as wire
 from workers.provider import Phase, Provider, Task
@@ -191,17 +192,31 @@ class Worker:
             return
         done_key = self.keys.done(self.s.namespace, p.name, msg.task_id)
         run_key = self.keys.running(self.s.namespace, p.name, msg.task_id)
-        reply = await self.redis.get(done_key)
+        voting = msg.phase in (Phase.TASK_PHASE_PREPARE, Phase.TASK_PHASE_PUT)
+        phase_name = Phase.Name(msg.phase).removeprefix("TASK_PHASE_").lower()
+        ran: tuple[str, bytes | None] | None = None  # (run key, reply to record) once we ran the task
+        # One round trip: the recorded reply, the run lease, and (for a vote) whether the level
+        # was aborted already.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(done_key)
+            pipe.set(run_key, self.id, nx=True, px=self.s.exec_lease_ms)
+            if voting:
+                self._queue_abort_check(pipe, p, msg)
+            got = await pipe.execute()
+        reply, leased = got[0], got[1]
+        if reply is not None and leased:
+            await self.redis.delete(run_key)  # answered already: the lease we just took is not needed
         if reply is None:
-            if not await self.redis.set(run_key, self.id, nx=True, px=self.s.exec_lease_ms):
+            if not leased:
                 holder = (await self.redis.get(run_key) or b"").decode()
                 if holder and holder != self.id and await self._alive(p, holder):
                     # Another live worker runs it: leave this entry pending; once that worker has
                     # recorded its reply, the next delivery of the entry answers it from the record.
                     return
                 await self.redis.set(run_key, self.id, px=self.s.exec_lease_ms)  # its runner is gone: ours now
+            aborted = voting and self._abort_seen(msg, got[2], got[3])
             try:
-                reply_msg = await self._execute(p, msg, await self._aborted(p, msg))
+                reply_msg = await self._execute(p, msg, aborted)
                 if reply_msg.hresult == 0 and await self._aborted(p, msg):
                     # The level's ABORT ran while this prepare was still working (recovery or a
                     # cancel decided meanwhile): undo what it staged, and vote no.
@@ -209,24 +224,27 @@ class Worker:
             except BaseException:
                 await self.redis.delete(run_key)  # let a redelivery run it
                 raise
-            phase_name = Phase.Name(msg.phase).removeprefix("TASK_PHASE_").lower()
             failpoint("worker_before_record")
             failpoint(f"worker_before_record_{phase_name}")
             reply = reply_msg.SerializeToString()
             # A vote is final, so it is recorded; a failed commit or abort is not, so that the
             # coordinator's retry runs it again.
             final = reply_msg.hresult == 0 or msg.phase in (Phase.TASK_PHASE_PREPARE, Phase.TASK_PHASE_PUT)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if final:
-                    pipe.set(done_key, reply, ex=DONE_TTL_S)
-                pipe.delete(run_key)
-                await pipe.execute()
+            ran = (run_key, reply if final else None)
             self.processed += 1
-        failpoint("worker_before_reply")
-        failpoint(f"worker_before_reply_{Phase.Name(msg.phase).removeprefix('TASK_PHASE_').lower()}")
-        # Reply and acknowledgement in one round trip (the reply first: a crash in between leaves
-        # the task pending, and its redelivery answers again from the recorded reply).
+        # Record, reply and acknowledgement in one round trip, in that order: a crash part-way
+        # leaves the task pending, and its redelivery answers again from the recorded reply.
         async with self.redis.pipeline(transaction=False) as pipe:
+            if ran is not None:
+                if ran[1] is not None:
+                    pipe.set(done_key, ran[1], ex=DONE_TTL_S)
+                pipe.delete(ran[0])
+            if armed("worker_before_reply", f"worker_before_reply_{phase_name}"):
+                # A fault test stops us between the record and the reply: a state that a crash
+                # in the middle of this pipeline can leave too.
+                await pipe.execute()
+                failpoint("worker_before_reply")
+                failpoint(f"worker_before_reply_{phase_name}")
             if msg.reply_to:
                 pipe.xadd(msg.reply_to, {"reply": reply})
                 pipe.expire(msg.reply_to, REPLY_STREAM_TTL_S)
@@ -246,18 +264,24 @@ class Worker:
             return False
         return time.time() * 1000 - json.loads(raw)["last_seen_unix_ms"] <= 3 * self.s.heartbeat_ms + 1000
 
+    def _queue_abort_check(self, pipe: Any, p: Provider, msg: wire.ProviderTask) -> None:
+        pipe.exists(self.keys.done(self.s.namespace, p.name, f"{msg.transaction_id}/{msg.level}/abort"))
+        pipe.hget(self.keys.tx(msg.transaction_id), "state")
+
+    @staticmethod
+    def _abort_seen(msg: wire.ProviderTask, fenced: Any, state: Any) -> bool:
+        # A transaction already decided "abort" (a cancel, or recovery) needs no prepare: its ABORT
+        # may still be queued behind this task.
+        return bool(fenced) or (msg.phase == Phase.TASK_PHASE_PREPARE and state == b"abort")
+
     async def _aborted(self, p: Provider, msg: wire.ProviderTask) -> bool:
         """A PREPARE or PUT that arrives after its level's ABORT was done must not stage anything."""
         if msg.phase not in (Phase.TASK_PHASE_PREPARE, Phase.TASK_PHASE_PUT):
             return False
-        abort_id = f"{msg.transaction_id}/{msg.level}/abort"
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self.keys.done(self.s.namespace, p.name, abort_id))
-            pipe.hget(self.keys.tx(msg.transaction_id), "state")
+            self._queue_abort_check(pipe, p, msg)
             fenced, state = await pipe.execute()
-        # A transaction already decided "abort" (a cancel, or recovery) needs no prepare: its ABORT
-        # may still be queued behind this task.
-        return bool(fenced) or (msg.phase == Phase.TASK_PHASE_PREPARE and state == b"abort")
+        return self._abort_seen(msg, fenced, state)
 
     async def _undo(self, p: Provider, msg: wire.ProviderTask) -> wire.ProviderReply:
         await p.abort(Task(msg))

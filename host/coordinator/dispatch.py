@@ -6,10 +6,12 @@ from __future__ import annotations
 from host.calls.control import CallControl
 from host.coordinator.registry import ProviderRegistry
 from host.coordinator.transactions import Coordinator
+from host.errors import WbemError
 from host.failpoints import failpoint
 from host.model import instances
+from host.model.classes import Schema
 from host.repository.keys import Keys
-from host.repository.store import PutResult, Repository
+from host.repository.store import PutResult, Replan, Repository
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import provider_pb2 as wire
 
@@ -23,23 +25,55 @@ class Dispatcher:
     async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int, ctx: pb.Context | None,
                            caller: wire.Caller, control: CallControl | None = None) -> PutResult:
         """`control`: the asynchronous call this put runs for (gates, progress, cancel), if any."""
-        ns = await self.repo.resolve_namespace(namespace, "PutInstance")
-        schema = await self.repo.schema(ns)
-        plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
-        levels = await self.registry.levels(ns, schema, plan.class_name)
+        guess: tuple[Schema, instances.InstancePlan] | None = None
+        providers: list[str] = []
+        cached = self.repo.cached_view(namespace)
+        if cached is not None:
+            # The schema as this host last read it, without a round trip. A static put's write
+            # script checks every class of the derivation against it; anything else (a refusal,
+            # a provider, a changed class) is settled on a fresh read below.
+            ns, schema = cached
+            try:
+                plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
+                providers = sorted({lv.provider.lower() for lv in self.registry.chain_levels(schema, plan.class_name)
+                                    if lv.provider})
+                guess = (schema, plan)
+            except WbemError:
+                pass
+            if guess is not None and not providers and control is None:
+                try:
+                    return await self._put_static(ns, schema, plan, len(schema.chain(plan.class_name)),
+                                                  obj, flags, ctx, None)
+                except Replan:
+                    providers = []
+        # Fresh: the namespace, its classes, and the heartbeats of the workers the cached schema
+        # says serve this class, in one round trip.
+        ns, schema, beats = await self.repo.snapshot(
+            namespace, "PutInstance", [self.registry.keys.workers(cached[0], p) for p in providers] if cached else [])
+        if guess is not None and guess[0] is schema:  # unchanged since the guess: its plan stands
+            plan = guess[1]
+        else:
+            plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
+        levels = await self.registry.levels(ns, schema, plan.class_name, heartbeats=dict(zip(providers, beats, strict=True)))
         if not any(lv.provider for lv in levels):
-            receipt = ""
-            if control is not None:
-                receipt = self.repo.keys.instance_receipt(ns, plan.dynasty, Keys.bucket(plan.identity), control.call_id)
-                await control.gate("committing", receipt=receipt,
-                                   path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
-                failpoint("call_committing")
-            res = await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s,
-                                               planned=(schema, plan), receipt=receipt)
-            if control is not None:
-                await control.progress(len(levels), len(levels), f"{plan.class_name} accepted by the repository")
-            if schema.is_a(plan.class_name, "__Provider") or schema.is_a(plan.class_name, "__ProviderRegistration"):
-                self.registry.forget(ns)
-            return res
+            return await self._put_static(ns, schema, plan, len(levels), obj, flags, ctx, control)
         view = instances.instance_view(plan.record, schema, server=self.repo.server, namespace=ns)
         return await self.coordinator.put(ns, plan, levels, flags, ctx, caller, view, control)
+
+    async def _put_static(self, ns: str, schema: Schema, plan: instances.InstancePlan, depth: int,
+                          obj: pb.WbemObject, flags: int, ctx: pb.Context | None,
+                          control: CallControl | None) -> PutResult:
+        """Every level static: one atomic repository write (Replan if the schema turned out to
+        have changed so that a provider serves it now)."""
+        receipt = ""
+        if control is not None:
+            receipt = self.repo.keys.instance_receipt(ns, plan.dynasty, Keys.bucket(plan.identity), control.call_id)
+            await control.gate("committing", receipt=receipt, path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
+            failpoint("call_committing")
+        res = await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s,
+                                           planned=(schema, plan), receipt=receipt)
+        if control is not None:
+            await control.progress(depth, depth, f"{plan.class_name} accepted by the repository")
+        if schema.is_a(plan.class_name, "__Provider") or schema.is_a(plan.class_name, "__ProviderRegistration"):
+            self.registry.forget(ns)
+        return res

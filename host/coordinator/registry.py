@@ -70,8 +70,9 @@ class ProviderRegistry:
         self._cache[ns.lower()] = (time.monotonic(), regs)
         return regs
 
-    async def levels(self, ns: str, schema: Schema, class_name: str) -> list[Level]:
-        """Who serves each class of the derivation, topmost first; checked for a put."""
+    @staticmethod
+    def chain_levels(schema: Schema, class_name: str) -> list[Level]:
+        """Who serves each class of the derivation, topmost first, as the schema says."""
         out: list[Level] = []
         for i, c in enumerate(schema.chain(class_name)):
             eff = schema.effective(c.class_name)
@@ -83,22 +84,30 @@ class ProviderRegistry:
                 raise WbemError("WBEM_E_INVALID_PROVIDER_REGISTRATION", f"{c.class_name} is Dynamic but has no "
                                 "Provider qualifier", parameter_info=c.class_name, operation="PutInstance")
             out.append(Level(i, c.class_name, name))
+        return out
+
+    async def levels(self, ns: str, schema: Schema, class_name: str,
+                     heartbeats: dict[str, dict[bytes, bytes]] | None = None) -> list[Level]:
+        """chain_levels, checked for a put: registered, SupportsPut, a live worker. `heartbeats`:
+        worker hashes already read, by provider name (lower-case)."""
+        out = self.chain_levels(schema, class_name)
         if any(lv.provider for lv in out):
-            await self.check_put(ns, {lv.provider for lv in out if lv.provider})
+            await self.check_put(ns, {lv.provider for lv in out if lv.provider}, heartbeats=heartbeats)
         return out
 
     def forget(self, ns: str) -> None:
         """Drop the cached registrations (a registration object was just written)."""
         self._cache.pop(ns.lower(), None)
 
-    async def check_put(self, ns: str, providers: set[str], *, fresh: bool = False) -> None:
+    async def check_put(self, ns: str, providers: set[str], *, fresh: bool = False,
+                        heartbeats: dict[str, dict[bytes, bytes]] | None = None) -> None:
         if fresh:
             self.forget(ns)
         regs = await self.registrations(ns)
         for name in sorted(providers):
             reg = regs.get(name.lower())
             if not fresh and (reg is None or not reg.registered or not reg.supports.get("SupportsPut")):
-                return await self.check_put(ns, providers, fresh=True)  # maybe registered a moment ago
+                return await self.check_put(ns, providers, fresh=True, heartbeats=heartbeats)  # maybe registered a moment ago
             reg = regs.get(name.lower())
             if reg is None:
                 raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"no __Win32Provider named {name!r} is registered in "
@@ -108,10 +117,14 @@ class ProviderRegistry:
                                 "SupportsPut = TRUE (__InstanceProviderRegistration)", parameter_info=name,
                                 provider_name=name, operation="PutInstance")
         names = sorted(providers)
-        async with self.redis.pipeline(transaction=False) as p:  # every level's workers in one round trip
-            for name in names:
-                p.hgetall(self.keys.workers(ns, name))
-            beats = await p.execute()
+        known = heartbeats or {}
+        if any(n.lower() not in known for n in names):
+            async with self.redis.pipeline(transaction=False) as p:  # every level's workers in one round trip
+                for name in names:
+                    p.hgetall(self.keys.workers(ns, name))
+                beats = await p.execute()
+        else:
+            beats = [known[n.lower()] for n in names]
         for name, raw in zip(names, beats, strict=True):
             if not self._live(raw):
                 raise WbemError("WBEM_E_PROVIDER_LOAD_FAILURE", f"provider {name} has no live worker serving "

@@ -20,6 +20,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import redis.exceptions
@@ -156,6 +157,7 @@ class Coordinator:
         self._healthy_since: float | None = time.monotonic()
 
     async def start(self) -> None:
+        await self.redis.script_load(self._release.script)  # _finish runs it by its digest in a pipeline
         await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
         self.router.start()
         self._loops = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._recovery())]
@@ -213,13 +215,16 @@ class Coordinator:
         self._driving.add(tx_id)  # before the record exists: our own recovery must never take it
         try:
             now_ms = time.time() * 1000
+            # The record and the object lock in one round trip (the lock is tried once here;
+            # _lock waits for it if another transaction holds the object).
             async with self.redis.pipeline(transaction=True) as p:
                 p.hset(tx, mapping={"state": "preparing", "owner": self.host_id, "meta": json.dumps(asdict(meta)),
                                     "task": template.SerializeToString(), "created_ms": int(now_ms)})
                 p.zadd(self.keys.active_transactions, {tx_id: now_ms})
                 p.zadd(self.keys.host_transactions(self.host_id), {tx_id: now_ms})
                 p.sadd(self.keys.transaction_hosts, self.host_id)
-                await p.execute()
+                p.set(self._lock_key(meta), tx_id, nx=True, px=LOCK_TTL_MS)
+                locked = bool((await p.execute())[-1])
             if control is not None:
                 try:  # from here a cancel goes through the transaction's own decision
                     await control.gate("tx", tx=tx_id, path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
@@ -227,7 +232,7 @@ class Coordinator:
                     await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])
                     await self._finish(tx_id, meta)
                     raise
-            return await self._run(tx_id, meta, template, plan, deadline, control)
+            return await self._run(tx_id, meta, template, plan, deadline, control, locked)
         except redis.exceptions.RedisError:
             # Redis failed under us: hand the transaction to recovery (presumed abort if
             # undecided); if even that fails, recovery adopts it as ours and not driven.
@@ -240,9 +245,10 @@ class Coordinator:
             self._driving.discard(tx_id)
 
     async def _run(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask, plan: instances.InstancePlan,
-                   deadline: float, control: CallControl | None) -> PutResult:
+                   deadline: float, control: CallControl | None, locked: bool) -> PutResult:
         path = PutResult(f"\\\\{self.repo.server}\\{meta.ns}:{meta.relpath}", meta.relpath, False)
-        await self._lock(tx_id, meta, deadline)
+        if not locked:
+            await self._lock(tx_id, meta, deadline)
         failpoint("before_prepare")
         providers = [lv for lv in meta.levels if lv[2]]
         if len(providers) == 1 and len(meta.levels) == 1:
@@ -357,10 +363,7 @@ class Coordinator:
                                 provider_name=task.provider, operation="PutInstance") from None
         finally:
             self.router.forget(task.task_id)
-        if reply.hresult != 0:
-            raise WbemError.from_proto(reply.status) if reply.status.status_code else WbemError(
-                reply.hresult, f"provider {task.provider} refused", provider_name=task.provider)
-        return reply
+        return self._check(task, reply)
 
     async def _reply(self, fut: asyncio.Future[wire.ProviderReply], timeout: float,
                      control: CallControl | None, tx_id: str) -> wire.ProviderReply:
@@ -384,17 +387,52 @@ class Coordinator:
                                 "prepared; nothing is applied")
 
     async def _commit_all(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask) -> None:
-        static_done = False
-        for i, lv in enumerate(meta.levels):
-            if lv[2]:
-                await self._call(template, Phase.TASK_PHASE_COMMIT, lv, time.time() + self.t.commit_s)
-            elif not static_done:
-                static_done = True
-                record = await self.redis.hget(self.keys.tx(tx_id), "static")
-                if record is not None:
-                    await self.repo.apply(meta.ns, meta.plan(), record, tx_id)
-            if i < len(meta.levels) - 1:
-                failpoint("between_commits")
+        """COMMIT every level at once: the outcome is decided, so their order cannot matter."""
+        async def static() -> None:
+            record = await self.redis.hget(self.keys.tx(tx_id), "static")
+            if record is not None:
+                await self.repo.apply(meta.ns, meta.plan(), record, tx_id)
+        jobs = [self._call_all(template, Phase.TASK_PHASE_COMMIT, [lv for lv in meta.levels if lv[2]],
+                               time.time() + self.t.commit_s, sent=lambda: failpoint("commits_sent"))]
+        if any(not lv[2] for lv in meta.levels):
+            jobs.append(static())
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        for r in results:  # every level had its chance; the first failure leaves the rest to recovery
+            if isinstance(r, BaseException):
+                raise r
+
+    async def _call_all(self, template: wire.ProviderTask, phase: int, lvs: list[tuple[int, str, str]],
+                        deadline: float, sent: Callable[[], None] | None = None) -> None:
+        """Send one task per level in one round trip and wait for every reply; the first error
+        reply raises once all have answered (or the deadline passed)."""
+        if not lvs:
+            return
+        tasks = [self._task(template, phase, lv) for lv in lvs]
+        futs = [self.router.expect(t.task_id) for t in tasks]
+        try:
+            async with self.redis.pipeline(transaction=False) as p:
+                for t in tasks:
+                    p.xadd(self.keys.tasks(t.namespace, t.provider), {"task": t.SerializeToString()})
+                await p.execute()
+            if sent is not None:
+                sent()
+            done, _ = await asyncio.wait(futs, timeout=max(0.0, deadline - time.time()))
+        finally:
+            for t in tasks:
+                self.router.forget(t.task_id)
+        for t, fut in zip(tasks, futs, strict=True):
+            if fut not in done:
+                raise NoAnswer("WBEM_E_PROVIDER_TIMED_OUT", f"provider {t.provider} did not answer "
+                               f"{Phase.Name(phase)} for {t.class_name} in time", parameter_info=t.class_name,
+                               provider_name=t.provider, operation="PutInstance")
+            self._check(t, fut.result())
+
+    @staticmethod
+    def _check(task: wire.ProviderTask, reply: wire.ProviderReply) -> wire.ProviderReply:
+        if reply.hresult != 0:
+            raise WbemError.from_proto(reply.status) if reply.status.status_code else WbemError(
+                reply.hresult, f"provider {task.provider} refused", provider_name=task.provider)
+        return reply
 
     async def _abort(self, tx_id: str, meta: TxMeta, template: wire.ProviderTask,
                      asked: list[tuple[int, str, str]]) -> None:
@@ -402,8 +440,7 @@ class Coordinator:
         the abort again from recovery."""
         await self._decide(keys=[self.keys.tx(tx_id)], args=["abort"])
         try:
-            for lv in asked:
-                await self._call(template, Phase.TASK_PHASE_ABORT, lv, time.time() + self.t.commit_s)
+            await self._call_all(template, Phase.TASK_PHASE_ABORT, asked, time.time() + self.t.commit_s)
         except (WbemError, redis.exceptions.RedisError) as e:
             log.warning("abort not acknowledged; left to recovery", tx=tx_id, error=repr(e))
             await self._orphan(tx_id)
@@ -423,15 +460,23 @@ class Coordinator:
     async def _finish(self, tx_id: str, meta: TxMeta) -> None:
         async for attempt in redis_retrying():
             with attempt:
-                await self._release(keys=[self._lock_key(meta)], args=[tx_id])
-                async with self.redis.pipeline(transaction=True) as p:
-                    p.hset(self.keys.tx(tx_id), "done", "1")
-                    p.expire(self.keys.tx(tx_id), TX_RETENTION_S)
-                    p.zrem(self.keys.active_transactions, tx_id)
-                    p.zrem(self.keys.orphan_transactions, tx_id)
-                    p.zrem(self.keys.host_transactions(meta.creator or self.host_id), tx_id)
-                    await p.execute()
+                try:
+                    await self._finish_once(tx_id, meta)
+                except redis.exceptions.NoScriptError:  # Redis restarted without its script cache
+                    await self.redis.script_load(self._release.script)
+                    await self._finish_once(tx_id, meta)
         self._undriven.discard(tx_id)
+
+    async def _finish_once(self, tx_id: str, meta: TxMeta) -> None:
+        """The lock released and the record marked done, in one round trip (idempotent)."""
+        async with self.redis.pipeline(transaction=True) as p:
+            p.evalsha(self._release.sha, 1, self._lock_key(meta), tx_id)
+            p.hset(self.keys.tx(tx_id), "done", "1")
+            p.expire(self.keys.tx(tx_id), TX_RETENTION_S)
+            p.zrem(self.keys.active_transactions, tx_id)
+            p.zrem(self.keys.orphan_transactions, tx_id)
+            p.zrem(self.keys.host_transactions(meta.creator or self.host_id), tx_id)
+            await p.execute()
 
     # ------------------------------------------------------------------ recovery
 
@@ -531,9 +576,8 @@ class Coordinator:
                 if state == "commit":
                     await asyncio.wait_for(self._commit_all(tx_id, meta, template), self.t.commit_s)
                 else:  # ABORT for every provider level: one that never prepared just acknowledges
-                    for lv in meta.levels:
-                        if lv[2]:
-                            await self._call(template, Phase.TASK_PHASE_ABORT, lv, time.time() + self.t.commit_s)
+                    await self._call_all(template, Phase.TASK_PHASE_ABORT, [lv for lv in meta.levels if lv[2]],
+                                         time.time() + self.t.commit_s)
         except (asyncio.TimeoutError, WbemError, redis.exceptions.RedisError) as e:
             log.warning("adopted transaction not finished; will retry", tx=tx_id, error=repr(e))
             await self._orphan(tx_id)

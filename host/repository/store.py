@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from importlib import resources
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from redis.asyncio import Redis
 
@@ -60,6 +60,11 @@ def _decode(raw: bytes) -> pb.WbemObject:
     return o
 
 
+class Replan(Exception):
+    """The schema a put was planned against changed in a way that sends it elsewhere (a class of
+    its derivation became Dynamic): the dispatcher plans it again."""
+
+
 @dataclass
 class PutResult:
     path: str
@@ -74,7 +79,8 @@ class Repository:
         self.keys = Keys(prefix)
         self.limits = limits or Limits()
         self.server = server
-        self._schemas: dict[str, Schema] = {}
+        self._schemas: dict[str, Schema] = {}  # namespace (lower) -> classes as last read
+        self._displays: dict[str, str] = {}  # namespace (lower) -> display name, once seen to exist
         self._put_instance = redis.register_script(_script("put_instance"))
         self._delete_instance = redis.register_script(_script("delete_instance"))
         self._change_classes = redis.register_script(_script("change_classes"))
@@ -134,22 +140,56 @@ class Repository:
 
     async def _namespace(self, name: str, operation: str) -> str:
         text = self._ns_text(name)
-        display = await self.redis.hget(self.keys.namespaces, text.lower())
+        return self._displayed(text, await self.redis.hget(self.keys.namespaces, text.lower()), operation)
+
+    def _displayed(self, text: str, display: bytes | None, operation: str) -> str:
         if display is None:
+            self._displays.pop(text.lower(), None)
             raise WbemError("WBEM_E_INVALID_NAMESPACE", f"namespace {text} does not exist", parameter_info=text,
                             operation=operation)
+        self._displays[text.lower()] = display.decode()
         return display.decode()
 
     # ------------------------------------------------------------------ schema cache
 
+    def cached_view(self, namespace: str) -> tuple[str, Schema] | None:
+        """The namespace and its classes as this host last read them, without asking Redis: a
+        guess, for steps that re-check it atomically (put_instance.lua checks every class of the
+        derivation against the version it was planned at)."""
+        key = self._ns_text(namespace).lower()
+        display, schema = self._displays.get(key), self._schemas.get(key)
+        return (display, schema) if display is not None and schema is not None else None
+
+    async def snapshot(self, namespace: str, operation: str, hashes: list[str] | None = None
+                       ) -> tuple[str, Schema, list[dict[bytes, bytes]]]:
+        """The namespace (WBEM_E_INVALID_NAMESPACE if it does not exist) and its current classes in
+        one round trip (two when classes changed since the cached copy), with the `hashes` given
+        read in the same round trip (the dispatcher's worker heartbeats)."""
+        text = self._ns_text(namespace)
+        cached = self._schemas.get(text.lower())
+        async with self.redis.pipeline(transaction=False) as p:
+            p.hget(self.keys.namespaces, text.lower())
+            self._queue_schema_check(p, text, cached)
+            for h in hashes or []:
+                p.hgetall(h)
+            got = await p.execute()
+        ns = self._displayed(text, got[0], operation)
+        return ns, await self._refreshed(ns, cached, got[1], got[2]), got[3:]
+
+    def _queue_schema_check(self, p: Any, ns: str, cached: Schema | None) -> None:
+        p.get(self.keys.schema_version(ns))
+        p.zrangebyscore(self.keys.changed(ns), f"({cached.version if cached is not None else -1}", "+inf")
+
     async def schema(self, ns: str) -> Schema:
         """The namespace's classes, refreshed from the per-class change log since the cached version."""
         cached = self._schemas.get(ns.lower())
-        since = cached.version if cached is not None else -1
         async with self.redis.pipeline(transaction=True) as p:
-            p.get(self.keys.schema_version(ns))
-            p.zrangebyscore(self.keys.changed(ns), f"({since}", "+inf")
+            self._queue_schema_check(p, ns, cached)
             version_raw, changed = await p.execute()
+        return await self._refreshed(ns, cached, version_raw, changed)
+
+    async def _refreshed(self, ns: str, cached: Schema | None, version_raw: bytes | None, changed: list[bytes]
+                         ) -> Schema:
         version = int(version_raw or 0)
         if cached is not None and version == cached.version:
             return cached
@@ -259,19 +299,24 @@ class Repository:
                            planned: tuple[Schema, instances.InstancePlan] | None = None,
                            receipt: str = "") -> PutResult:
         """A put served by the repository alone (every level of the derivation is static).
-        `planned`: the caller's validation against a schema snapshot, used for the first attempt.
+        `planned`: the caller's validation against a schema snapshot (possibly a cached one, the
+        script re-checks it), used for the first attempt; `namespace` is then the display name the
+        caller resolved. Raises Replan if the class has become Dynamic since that snapshot.
         `receipt`: a key (keys.instance_receipt, in the instance's slot) set with the write."""
-        ns = await self._namespace(namespace, "PutInstance")
+        ns = namespace if planned is not None else await self._namespace(namespace, "PutInstance")
+        dispatched = planned is not None
         token = uuid.uuid4().hex  # identifies this call's write, so a retried script cannot apply twice
         give_up = time.monotonic() + lock_wait
         backoff, races = 0.005, 0
         while True:
             if planned is not None:
                 (schema, plan), planned = planned, None
-            else:
-                schema = await self.schema(ns)
+            else:  # the namespace too: a deleted one shows as a change of all its classes
+                ns, schema, _ = await self.snapshot(ns, "PutInstance")
                 plan = instances.plan_put_instance(obj, flags, ctx, schema, self.limits)
             if classes.is_dynamic(schema.effective(plan.class_name)):
+                if dispatched:
+                    raise Replan(plan.class_name)
                 raise WbemError("WBEM_E_PROVIDER_NOT_FOUND", f"{plan.class_name} is Dynamic: its puts go to its "
                                 "providers", operation="PutInstance")
             child_ns = self._child_namespace(ns, plan.record) if plan.class_name.lower() == NAMESPACE_CLASS else ""
