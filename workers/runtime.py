@@ -308,7 +308,8 @@ class Worker:
             left = (msg.deadline_unix_ms - time.time() * 1000) / 1000 if msg.deadline_unix_ms else None
             if voting and left is not None and left <= 0:
                 raise WbemError("WBEM_E_PROVIDER_TIMED_OUT", "the task arrived after its deadline")
-            await (asyncio.wait_for(fn(task), left) if voting and left is not None else fn(task))
+            async with asyncio.timeout(left if voting else None):
+                await fn(task)
         except WbemError as e:
             e.provider_name = p.name
             e.operation = e.operation or "PutInstanceAsync"

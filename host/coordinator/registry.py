@@ -4,6 +4,7 @@ at it says what it supports (SupportsPut). Live workers come from their heartbea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -45,12 +46,28 @@ class ProviderRegistry:
         self.keys = keys
         self.worker_ttl_ms = worker_ttl_ms
         self._cache: dict[str, tuple[float, dict[str, Registration]]] = {}
+        self._reading: dict[str, asyncio.Future[dict[str, Registration]]] = {}
 
     async def registrations(self, ns: str) -> dict[str, Registration]:
         """Provider name (lower-case) -> registration, from the namespace's static instances."""
         hit = self._cache.get(ns.lower())
         if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
             return hit[1]
+        # One read per namespace at a time: the puts that find the cache stale together share it.
+        key = ns.lower()
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read_registrations(ns))
+
+            def settle(f: asyncio.Future[dict[str, Registration]]) -> None:
+                if self._reading.get(key) is f:  # not forgotten meanwhile: its result is current
+                    del self._reading[key]
+                    if not f.cancelled() and f.exception() is None:
+                        self._cache[key] = (time.monotonic(), f.result())
+            reading.add_done_callback(settle)
+        return await asyncio.shield(reading)
+
+    async def _read_registrations(self, ns: str) -> dict[str, Registration]:
         regs: dict[str, Registration] = {}
         async for o in self.repo.enum_instances(ns, "__Win32Provider", 0):
             v = _values(o)
@@ -67,7 +84,6 @@ class ProviderRegistry:
                 reg.registered = True
                 reg.supports = {k: bool(v.get(k.lower())) for k in
                                 ("SupportsPut", "SupportsGet", "SupportsDelete", "SupportsEnumeration")}
-        self._cache[ns.lower()] = (time.monotonic(), regs)
         return regs
 
     @staticmethod
@@ -98,6 +114,7 @@ class ProviderRegistry:
     def forget(self, ns: str) -> None:
         """Drop the cached registrations (a registration object was just written)."""
         self._cache.pop(ns.lower(), None)
+        self._reading.pop(ns.lower(), None)  # a read under way may predate the write
 
     async def check_put(self, ns: str, providers: set[str], *, fresh: bool = False,
                         heartbeats: dict[str, dict[bytes, bytes]] | None = None) -> None:

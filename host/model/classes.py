@@ -84,6 +84,7 @@ class Schema:
         self.version = version
         self._children: dict[str, list[str]] | None = None
         self._effective: dict[str, pb.WbemObject] = {}
+        self._chains: dict[str, list[pb.WbemObject]] = {}
 
     def copy_with(self, changes: dict[str, pb.WbemObject | None]) -> "Schema":
         classes = dict(self.classes)
@@ -118,7 +119,15 @@ class Schema:
         return out
 
     def chain(self, name: str) -> list[pb.WbemObject]:
-        """The derivation from the root down to `name` (local definitions)."""
+        """The derivation from the root down to `name` (local definitions). Memoised: callers
+        must not modify the list."""
+        key = name.lower()
+        hit = self._chains.get(key)
+        if hit is None:
+            hit = self._chains[key] = self._walk(name)
+        return hit
+
+    def _walk(self, name: str) -> list[pb.WbemObject]:
         out: list[pb.WbemObject] = []
         seen: set[str] = set()
         c = self.get(name)
