@@ -132,15 +132,17 @@ async def _bulk_fill(env: Env, template: pb.WbemObject, start: int, end: int, ba
         repo = Repository(redis, prefix=PREFIX, server="BENCH")
         ns, schema, _ = await repo.snapshot(NAMESPACE, "PutInstance")
         chain = [c.class_name.lower() for c in schema.chain(template.class_name)]
+        script = repo._put_instance  # noqa: SLF001 - the write step of a PutInstance, on purpose
+        await redis.script_load(script.script)
         for first in range(start, end, batch):
             Stop.check()
             async with redis.pipeline(transaction=False) as p:
                 for i in range(first, min(first + batch, end)):
                     plan = model.plan_put_instance(_with_id(template, f"pre-{i}"), 0, None, schema, repo.limits)
-                    await repo._put_instance(  # noqa: SLF001 - the write step of a PutInstance, on purpose
-                        keys=repo.instance_keys(ns, plan),
-                        args=[plan.identity, plan.class_name.lower(), plan.record.SerializeToString(deterministic=True),
-                              "upsert", "", schema.version, f"pre-{i}", *chain], client=p)
+                    keys = repo.instance_keys(ns, plan)
+                    p.evalsha(script.sha, len(keys), *keys, plan.identity, plan.class_name.lower(),
+                              plan.record.SerializeToString(deterministic=True), "upsert", "", schema.version,
+                              f"pre-{i}", *chain)
                 results = await p.execute()
             bad = [r for r in results if r[0] != b"OK"]
             if bad:

@@ -16,17 +16,17 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from importlib import resources
 
 from redis.asyncio import Redis
 
+from host.redis_scripts import Script, source
 from host.repository.keys import Keys
 from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import status_pb2 as st
 
 
 def _script(name: str) -> str:
-    return resources.files("host.calls").joinpath(f"lua/{name}.lua").read_text()
+    return source("host.calls", name)
 
 
 def new_handle() -> str:
@@ -86,10 +86,10 @@ class CallStore:
         # A running call's keys outlive any put deadline plus recovery; they expire even if
         # every host that could finish the call is gone for good.
         self.max_running_s = max_running_s
-        self._emit = redis.register_script(_script("call_emit"))
-        self._gate = redis.register_script(_script("call_gate"))
-        self._cancel = redis.register_script(_script("call_cancel"))
-        self._adopt = redis.register_script(_script("call_adopt"))
+        self._emit = Script(redis, _script("call_emit"))
+        self._gate = Script(redis, _script("call_gate"))
+        self._cancel = Script(redis, _script("call_cancel"))
+        self._adopt = Script(redis, _script("call_adopt"))
 
     async def create(self, cid: str, *, owner: str, op: str, flavour: str, host: str, send_status: bool,
                      request: bytes, async_context: bytes) -> None:

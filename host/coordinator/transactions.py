@@ -33,6 +33,7 @@ from host.coordinator.registry import Level
 from host.errors import WbemError
 from host.failpoints import failpoint
 from host.model import instances
+from host.redis_scripts import Script
 from host.repository.keys import Keys
 from host.repository.store import PutResult, Repository, _script
 from wmiput.v1 import object_pb2 as pb
@@ -145,10 +146,10 @@ class Coordinator:
         self.t = timeouts or Timeouts()
         self.alive_ms = alive_ms
         self.router = ReplyRouter(redis, keys.host_replies(host_id))
-        self._decide = redis.register_script(_script("tx_decide"))
-        self._adopt = redis.register_script(_script("tx_adopt"))
-        self._release = redis.register_script(_script("release_lock"))
-        self._cancel = redis.register_script(_script("tx_cancel"))
+        self._decide = Script(redis, _script("tx_decide"))
+        self._adopt = Script(redis, _script("tx_adopt"))
+        self._release = Script(redis, _script("release_lock"))
+        self._cancel = Script(redis, _script("tx_cancel"))
         self._driving: set[str] = set()
         # Ours, but nobody drives them: a failure we could not even record. Recovery retries them.
         self._undriven: set[str] = set()

@@ -16,7 +16,7 @@ from host.model import classes, names, paths, values
 from host.model.classes import Limits, Schema
 from wmiput.v1 import object_pb2 as pb
 
-T = pb.CimType
+T = pb  # CimType values as module attributes: the enum wrapper's attribute lookup is slow on hot paths
 MAX_PATH = 8192  # WBEM_MAX_PATH: __RELPATH limit
 INT_TYPES = {T.CIM_TYPE_SINT8, T.CIM_TYPE_UINT8, T.CIM_TYPE_SINT16, T.CIM_TYPE_UINT16, T.CIM_TYPE_SINT32,
              T.CIM_TYPE_UINT32, T.CIM_TYPE_SINT64, T.CIM_TYPE_UINT64, T.CIM_TYPE_CHAR16}
@@ -34,6 +34,39 @@ class InstancePlan:
     partial: list[str] | None = None  # __PUT_EXT_PROPERTIES (lower-case), for a partial update
     generated_key: bool = False
 
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the instance rules ask of an effective class, worked out once per class object."""
+
+    props: dict[str, pb.Property]  # lower-case name -> property
+    keys: list[pb.Property]
+    keys_by_name: list[pb.Property]  # sorted as __RELPATH lists them
+    not_null: list[pb.Property]
+    singleton: bool
+
+
+_FACTS: dict[int, tuple[pb.WbemObject, _Facts]] = {}
+_FACTS_MAX = 4096
+
+
+def _facts(eff: pb.WbemObject) -> _Facts:
+    """Effective classes come from Schema.effective, shared and never modified, so their facts
+    are kept by identity (the entry holds the class, so its id cannot be reused meanwhile)."""
+    hit = _FACTS.get(id(eff))
+    if hit is not None and hit[0] is eff:
+        return hit[1]
+    keys = classes.key_properties(eff)
+    f = _Facts(props={p.name.lower(): p for p in eff.properties}, keys=keys,
+               keys_by_name=sorted(keys, key=lambda p: p.name.lower()),
+               not_null=[p for p in eff.properties
+                         if any(classes.truthy(p.qualifiers, q) for q in ("not_null", "indexed", "required", "key"))],
+               singleton=classes.is_singleton(eff))
+    if len(_FACTS) >= _FACTS_MAX:
+        _FACTS.clear()
+    _FACTS[id(eff)] = (eff, f)
+    return f
 
 def _err(code: str, msg: str, param: str = "", op: str = "PutInstance") -> WbemError:
     return WbemError(code, msg, parameter_info=param, operation=op)
@@ -131,7 +164,7 @@ def plan_put_instance(obj: pb.WbemObject, flags: int, ctx: pb.Context | None, sc
 
 def _given_values(obj: pb.WbemObject, eff: pb.WbemObject, limits: Limits, schema: Schema,
                   depth: int = 0) -> dict[str, pb.Value | None]:
-    props = {p.name.lower(): p for p in eff.properties}
+    props = _facts(eff).props
     out: dict[str, pb.Value | None] = {}
     if len(obj.properties) > limits.max_properties:
         raise _err("WBEM_E_TOO_MANY_PROPERTIES", f"{len(obj.properties)} properties; the limit is "
@@ -205,8 +238,9 @@ def _embedded(o: pb.WbemObject, expected: str, schema: Schema, limits: Limits, d
 
 def fill_keys(record: pb.WbemObject, eff: pb.WbemObject, partial: bool) -> bool:
     """Check key values; a NULL string key gets a generated GUID (reference §8.1, C6)."""
-    keys = classes.key_properties(eff)
-    if not keys and not classes.is_singleton(eff):
+    f = _facts(eff)
+    keys = f.keys
+    if not keys and not f.singleton:
         raise _err("WBEM_E_NO_KEY", f"{eff.class_name} has no key properties and is not Singleton: its "
                    "instances cannot be identified", eff.class_name)
     rec = {p.name.lower(): p for p in record.properties}
@@ -228,11 +262,10 @@ def fill_keys(record: pb.WbemObject, eff: pb.WbemObject, partial: bool) -> bool:
 def check_nulls(record: pb.WbemObject, eff: pb.WbemObject) -> None:
     """Not_Null, Indexed and Required properties refuse NULL (WBEM_E_ILLEGAL_NULL)."""
     rec = {p.name.lower(): p for p in record.properties}
-    for p in eff.properties:
-        if any(classes.truthy(p.qualifiers, q) for q in ("not_null", "indexed", "required", "key")):
-            rp = rec.get(p.name.lower())
-            if rp is None or not rp.HasField("value") or values.is_null(rp.value):
-                raise _err("WBEM_E_ILLEGAL_NULL", f"{eff.class_name}.{p.name} may not be NULL", p.name)
+    for p in _facts(eff).not_null:
+        rp = rec.get(p.name.lower())
+        if rp is None or not rp.HasField("value") or values.is_null(rp.value):
+            raise _err("WBEM_E_ILLEGAL_NULL", f"{eff.class_name}.{p.name} may not be NULL", p.name)
 
 
 def merge_partial(stored: pb.WbemObject, new: pb.WbemObject, names_: list[str]) -> pb.WbemObject:
@@ -252,7 +285,7 @@ def key_values(record: pb.WbemObject, eff: pb.WbemObject) -> list[tuple[str, pat
     """(name, path value) of each key, sorted by name as WMI writes __RELPATH."""
     rec = {p.name.lower(): p for p in record.properties}
     out: list[tuple[str, paths.KeyValue]] = []
-    for k in sorted(classes.key_properties(eff), key=lambda p: p.name.lower()):
+    for k in _facts(eff).keys_by_name:
         v = values.to_python(rec[k.name.lower()].value)
         if isinstance(v, int) and not isinstance(v, bool) and k.type != T.CIM_TYPE_BOOLEAN and v not in INT32:
             v = str(v)  # 64-bit keys outside the 32-bit range are written quoted
@@ -261,7 +294,7 @@ def key_values(record: pb.WbemObject, eff: pb.WbemObject) -> list[tuple[str, pat
 
 
 def relpath_of(record: pb.WbemObject, eff: pb.WbemObject) -> str:
-    if classes.is_singleton(eff):
+    if _facts(eff).singleton:
         return paths.ObjectPath(class_name=eff.class_name, singleton=True).relpath()
     return paths.ObjectPath(class_name=eff.class_name, keys=tuple(key_values(record, eff))).relpath()
 
@@ -272,7 +305,7 @@ def _identity_value(v: paths.KeyValue) -> paths.KeyValue:
 
 
 def identity_of(record: pb.WbemObject, eff: pb.WbemObject) -> str:
-    if classes.is_singleton(eff):
+    if _facts(eff).singleton:
         return "@" + eff.class_name.lower()
     return paths.canonical_key_string((n, _identity_value(v)) for n, v in key_values(record, eff))
 

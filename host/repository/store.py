@@ -13,7 +13,6 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, AsyncIterator
 
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from host.errors import WbemError
 from host.flags import WbemFlag
 from host.model import classes, instances, paths
 from host.model.classes import Limits, Schema
+from host.redis_scripts import Script, source
 from host.repository.keys import BUCKETS, Keys
 from host.repository.system_classes import NAMESPACE_CLASS, system_classes
 from wmiput.v1 import object_pb2 as pb
@@ -32,6 +32,7 @@ RETRIES = 20  # optimistic steps that lost a race re-plan against fresh state; e
 SCAN_BATCH = 500
 
 
+_NS_TEXT: dict[str, str] = {}
 CLASS_RACE_BUDGET_S = 10.0  # how long a class change keeps re-planning after lost races
 
 
@@ -51,7 +52,7 @@ async def _contended(budget_s: float) -> AsyncIterator[int]:
 
 
 def _script(name: str) -> str:
-    return resources.files("host.repository").joinpath(f"lua/{name}.lua").read_text()
+    return source("host.repository", name)
 
 
 def _decode(raw: bytes) -> pb.WbemObject:
@@ -81,9 +82,9 @@ class Repository:
         self.server = server
         self._schemas: dict[str, Schema] = {}  # namespace (lower) -> classes as last read
         self._displays: dict[str, str] = {}  # namespace (lower) -> display name, once seen to exist
-        self._put_instance = redis.register_script(_script("put_instance"))
-        self._delete_instance = redis.register_script(_script("delete_instance"))
-        self._change_classes = redis.register_script(_script("change_classes"))
+        self._put_instance = Script(redis, _script("put_instance"))
+        self._delete_instance = Script(redis, _script("delete_instance"))
+        self._change_classes = Script(redis, _script("change_classes"))
 
     # ------------------------------------------------------------------ namespaces
 
@@ -128,6 +129,15 @@ class Repository:
 
     @staticmethod
     def _ns_text(name: str) -> str:
+        hit = _NS_TEXT.get(name)
+        if hit is None:
+            hit = Repository._normalized_ns(name)
+            if len(_NS_TEXT) < 4096:  # the names clients use; a bounded memo of their normal form
+                _NS_TEXT[name] = hit
+        return hit
+
+    @staticmethod
+    def _normalized_ns(name: str) -> str:
         try:
             return paths.join_namespace(paths.split_namespace(name or DEFAULT_NAMESPACE))
         except paths.PathError as e:
