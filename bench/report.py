@@ -88,12 +88,31 @@ def ratios(runs: list[dict[str, Any]], alternative: list[dict[str, Any]] | None)
     depth = sorted((r for r in runs if r.get("sweep") == "depth"), key=lambda r: r["depth"])
     if depth:
         out["depth_sweep_p50_ms"] = {r["depth"]: r["p50_ms"] for r in depth}
+        out.update(_linearity([(r["depth"], r["p50_ms"]) for r in depth]))
     repo = [r for r in runs if r.get("sweep") == "repo"]
     if len(repo) >= 2:
         small, large = min(repo, key=lambda r: r["repo_size"]), max(repo, key=lambda r: r["repo_size"])
         out["repo_sweep_throughput_loss"] = round(1 - large["throughput"] / small["throughput"], 4)
         out["repo_sweep_target"] = "<= 0.10"
     return out
+
+
+def _linearity(points: list[tuple[int, float]]) -> dict[str, Any]:
+    """How p50 grows with depth: the least-squares line, and the cost each added level adds
+    (at most linear growth: those steps do not grow)."""
+    if len(points) < 3:
+        return {}
+    n = len(points)
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    intercept = my - slope * mx
+    ss_res = sum((y - intercept - slope * x) ** 2 for x, y in points)
+    ss_tot = sum((y - my) ** 2 for _, y in points) or 1.0
+    steps = [round(b[1] - a[1], 3) for a, b in zip(points, points[1:], strict=False)]
+    return {"depth_sweep_ms_per_level": round(slope, 3), "depth_sweep_ms_at_0": round(intercept, 3),
+            "depth_sweep_r2": round(1 - ss_res / ss_tot, 4), "depth_sweep_steps_ms": steps,
+            "depth_sweep_target": "at most linear: r2 near 1 and no step far above ms_per_level"}
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:
@@ -121,7 +140,9 @@ def write_png(path: Path, doc: dict[str, Any]) -> None:
         if "throughput" in r:
             series.setdefault("alternative: celery chain", []).append((r["concurrency"], r["throughput"], r["p50_ms"]))
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    depth = sorted((r for r in doc["runs"] if r.get("sweep") == "depth"), key=lambda r: r["depth"])
+    fig, axes = plt.subplots(1, 3 if depth else 2, figsize=(19 if depth else 13, 5))
+    ax1, ax2 = axes[0], axes[1]
     for name, pts in series.items():
         pts.sort()
         xs = [p[0] for p in pts]
@@ -139,6 +160,19 @@ def write_png(path: Path, doc: dict[str, Any]) -> None:
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
     ax1.legend(fontsize=8)
+    if depth:  # the depth sweep with its least-squares line: growth at most linear
+        ax3, r = axes[2], doc.get("ratios", {})
+        xs = [d["depth"] for d in depth]
+        ax3.plot(xs, [d["p50_ms"] for d in depth], "-", marker="o", label="S2 p50 (concurrency 1)")
+        if "depth_sweep_ms_per_level" in r:
+            a, b = r["depth_sweep_ms_at_0"], r["depth_sweep_ms_per_level"]
+            ax3.plot(xs, [a + b * x for x in xs], ":", label=f"fit: {a:.1f} + {b:.1f} ms x depth "
+                     f"(r2 {r['depth_sweep_r2']:.3f})")
+        ax3.set_xlabel("derivation depth (one provider per level)")
+        ax3.set_ylabel("ms")
+        ax3.set_title("depth sweep")
+        ax3.grid(True, alpha=0.3)
+        ax3.legend(fontsize=8)
     s = doc["settings"]
     fig.suptitle(f"wmiput bench - {doc['machine']['cpus']} CPUs, appendfsync {s['appendfsync']}, "
                  f"{doc['versions']['python']}, {doc['started_at']}", fontsize=10)

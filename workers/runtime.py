@@ -25,6 +25,7 @@ from host.errors import WbemError
 from host.failpoints import armed, failpoint
 from host.repository.keys import WORKER_GROUP, Keys
 from wmiput.v1 import provider_pb2 as wire
+from workers.batching import Op, SharedPipeline, op
 from workers.provider import Phase, Provider, Task
 
 log = logs.get("wmiput.worker")
@@ -54,6 +55,7 @@ class Worker:
         self._running: dict[str, set[bytes]] = {p.name: set() for p in providers}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        self._shared = SharedPipeline(redis)  # the round trips of the tasks in hand, batched
         self.processed = 0
 
     async def run(self) -> None:
@@ -197,12 +199,8 @@ class Worker:
         ran: tuple[str, bytes | None] | None = None  # (run key, reply to record) once we ran the task
         # One round trip: the recorded reply, the run lease, and (for a vote) whether the level
         # was aborted already.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(done_key)
-            pipe.set(run_key, self.id, nx=True, px=self.s.exec_lease_ms)
-            if voting:
-                self._queue_abort_check(pipe, p, msg)
-            got = await pipe.execute()
+        begin = [op("get", done_key), op("set", run_key, self.id, nx=True, px=self.s.exec_lease_ms)]
+        got = await self._shared.run(begin + self._abort_check(p, msg) if voting else begin)
         reply, leased = got[0], got[1]
         if reply is not None and leased:
             await self.redis.delete(run_key)  # answered already: the lease we just took is not needed
@@ -234,23 +232,22 @@ class Worker:
             self.processed += 1
         # Record, reply and acknowledgement in one round trip, in that order: a crash part-way
         # leaves the task pending, and its redelivery answers again from the recorded reply.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if ran is not None:
-                if ran[1] is not None:
-                    pipe.set(done_key, ran[1], ex=DONE_TTL_S)
-                pipe.delete(ran[0])
-            if armed("worker_before_reply", f"worker_before_reply_{phase_name}"):
-                # A fault test stops us between the record and the reply: a state that a crash
-                # in the middle of this pipeline can leave too.
-                await pipe.execute()
-                failpoint("worker_before_reply")
-                failpoint(f"worker_before_reply_{phase_name}")
-            if msg.reply_to:
-                pipe.xadd(msg.reply_to, {"reply": reply})
-                pipe.expire(msg.reply_to, REPLY_STREAM_TTL_S)
-            pipe.xack(stream, WORKER_GROUP, entry_id)
-            pipe.xdel(stream, entry_id)
-            await pipe.execute()
+        ops = []
+        if ran is not None:
+            if ran[1] is not None:
+                ops.append(op("set", done_key, ran[1], ex=DONE_TTL_S))
+            ops.append(op("delete", ran[0]))
+        if armed("worker_before_reply", f"worker_before_reply_{phase_name}"):
+            # A fault test stops us between the record and the reply: a state that a crash in the
+            # middle of the round trip below can leave too.
+            if ops:
+                await self._shared.run(ops)
+            ops = []
+            failpoint("worker_before_reply")
+            failpoint(f"worker_before_reply_{phase_name}")
+        if msg.reply_to:
+            ops += [op("xadd", msg.reply_to, {"reply": reply}), op("expire", msg.reply_to, REPLY_STREAM_TTL_S)]
+        await self._shared.run([*ops, op("xack", stream, WORKER_GROUP, entry_id), op("xdel", stream, entry_id)])
 
     async def _ack(self, stream: str, entry_id: bytes) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -264,9 +261,9 @@ class Worker:
             return False
         return time.time() * 1000 - json.loads(raw)["last_seen_unix_ms"] <= 3 * self.s.heartbeat_ms + 1000
 
-    def _queue_abort_check(self, pipe: Any, p: Provider, msg: wire.ProviderTask) -> None:
-        pipe.exists(self.keys.done(self.s.namespace, p.name, f"{msg.transaction_id}/{msg.level}/abort"))
-        pipe.hget(self.keys.tx(msg.transaction_id), "state")
+    def _abort_check(self, p: Provider, msg: wire.ProviderTask) -> list[Op]:
+        return [op("exists", self.keys.done(self.s.namespace, p.name, f"{msg.transaction_id}/{msg.level}/abort")),
+                op("hget", self.keys.tx(msg.transaction_id), "state")]
 
     @staticmethod
     def _abort_seen(msg: wire.ProviderTask, fenced: Any, state: Any) -> bool:
@@ -278,9 +275,7 @@ class Worker:
         """A PREPARE or PUT that arrives after its level's ABORT was done must not stage anything."""
         if msg.phase not in (Phase.TASK_PHASE_PREPARE, Phase.TASK_PHASE_PUT):
             return False
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self._queue_abort_check(pipe, p, msg)
-            fenced, state = await pipe.execute()
+        fenced, state = await self._shared.run(self._abort_check(p, msg))
         return self._abort_seen(msg, fenced, state)
 
     async def _undo(self, p: Provider, msg: wire.ProviderTask) -> wire.ProviderReply:
