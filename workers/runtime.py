@@ -24,8 +24,8 @@ from host import logs
 from host.errors import WbemError
 from host.failpoints import armed, failpoint
 from host.repository.keys import WORKER_GROUP, Keys
+from host.shared_pipeline import Op, SharedPipeline, op
 from wmiput.v1 import provider_pb2 as wire
-from workers.batching import Op, SharedPipeline, op
 from workers.provider import Phase, Provider, Task
 
 log = logs.get("wmiput.worker")

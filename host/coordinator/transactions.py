@@ -36,6 +36,7 @@ from host.model import instances
 from host.redis_scripts import Script
 from host.repository.keys import Keys
 from host.repository.store import PutResult, Repository, _script
+from host.shared_pipeline import op
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import provider_pb2 as wire
 
@@ -146,6 +147,7 @@ class Coordinator:
         self.t = timeouts or Timeouts()
         self.alive_ms = alive_ms
         self.router = ReplyRouter(redis, keys.host_replies(host_id))
+        self.shared = repo.shared
         self._decide = Script(redis, _script("tx_decide"))
         self._adopt = Script(redis, _script("tx_adopt"))
         self._release = Script(redis, _script("release_lock"))
@@ -216,16 +218,17 @@ class Coordinator:
         self._driving.add(tx_id)  # before the record exists: our own recovery must never take it
         try:
             now_ms = time.time() * 1000
-            # The record and the object lock in one round trip (the lock is tried once here;
-            # _lock waits for it if another transaction holds the object).
-            async with self.redis.pipeline(transaction=True) as p:
-                p.hset(tx, mapping={"state": "preparing", "owner": self.host_id, "meta": json.dumps(asdict(meta)),
-                                    "task": template.SerializeToString(), "created_ms": int(now_ms)})
-                p.zadd(self.keys.active_transactions, {tx_id: now_ms})
-                p.zadd(self.keys.host_transactions(self.host_id), {tx_id: now_ms})
-                p.sadd(self.keys.transaction_hosts, self.host_id)
-                p.set(self._lock_key(meta), tx_id, nx=True, px=LOCK_TTL_MS)
-                locked = bool((await p.execute())[-1])
+            # Listed, recorded, then the object lock tried once (_lock waits for it if another
+            # transaction holds the object), in one round trip. Not atomic, and need not be: listed
+            # without a record, recovery drops the id; a record without the lock is presumed aborted.
+            got = await self.shared.run([
+                op("zadd", self.keys.active_transactions, {tx_id: now_ms}),
+                op("zadd", self.keys.host_transactions(self.host_id), {tx_id: now_ms}),
+                op("sadd", self.keys.transaction_hosts, self.host_id),
+                op("hset", tx, mapping={"state": "preparing", "owner": self.host_id, "meta": json.dumps(asdict(meta)),
+                                        "task": template.SerializeToString(), "created_ms": int(now_ms)}),
+                op("set", self._lock_key(meta), tx_id, nx=True, px=LOCK_TTL_MS)])
+            locked = bool(got[-1])
             if control is not None:
                 try:  # from here a cancel goes through the transaction's own decision
                     await control.gate("tx", tx=tx_id, path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
@@ -355,7 +358,8 @@ class Coordinator:
         task = self._task(template, phase, lv)
         fut = self.router.expect(task.task_id)
         try:
-            await self.redis.xadd(self.keys.tasks(task.namespace, task.provider), {"task": task.SerializeToString()})
+            await self.shared.run([op("xadd", self.keys.tasks(task.namespace, task.provider),
+                                      {"task": task.SerializeToString()})])
             try:
                 reply = await self._reply(fut, max(0.0, deadline - time.time()), control, tx_id)
             except asyncio.TimeoutError:
@@ -412,10 +416,8 @@ class Coordinator:
         tasks = [self._task(template, phase, lv) for lv in lvs]
         futs = [self.router.expect(t.task_id) for t in tasks]
         try:
-            async with self.redis.pipeline(transaction=False) as p:
-                for t in tasks:
-                    p.xadd(self.keys.tasks(t.namespace, t.provider), {"task": t.SerializeToString()})
-                await p.execute()
+            await self.shared.run([op("xadd", self.keys.tasks(t.namespace, t.provider), {"task": t.SerializeToString()})
+                                   for t in tasks])
             if sent is not None:
                 sent()
             done, _ = await asyncio.wait(futs, timeout=max(0.0, deadline - time.time()))
@@ -470,15 +472,15 @@ class Coordinator:
         self._undriven.discard(tx_id)
 
     async def _finish_once(self, tx_id: str, meta: TxMeta) -> None:
-        """The lock released and the record marked done, in one round trip (idempotent)."""
-        async with self.redis.pipeline(transaction=True) as p:
-            p.evalsha(self._release.sha, 1, self._lock_key(meta), tx_id)
-            p.hset(self.keys.tx(tx_id), "done", "1")
-            p.expire(self.keys.tx(tx_id), TX_RETENTION_S)
-            p.zrem(self.keys.active_transactions, tx_id)
-            p.zrem(self.keys.orphan_transactions, tx_id)
-            p.zrem(self.keys.host_transactions(meta.creator or self.host_id), tx_id)
-            await p.execute()
+        """The lock released and the record marked done, then unlisted, in one round trip
+        (idempotent; cut part-way, recovery finds it still listed and finishes it again)."""
+        await self.shared.run([
+            op("evalsha", self._release.sha, 1, self._lock_key(meta), tx_id),
+            op("hset", self.keys.tx(tx_id), "done", "1"),
+            op("expire", self.keys.tx(tx_id), TX_RETENTION_S),
+            op("zrem", self.keys.active_transactions, tx_id),
+            op("zrem", self.keys.orphan_transactions, tx_id),
+            op("zrem", self.keys.host_transactions(meta.creator or self.host_id), tx_id)])
 
     # ------------------------------------------------------------------ recovery
 

@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from redis.asyncio import Redis
 
@@ -24,6 +24,7 @@ from host.model.classes import Limits, Schema
 from host.redis_scripts import Script, source
 from host.repository.keys import BUCKETS, Keys
 from host.repository.system_classes import NAMESPACE_CLASS, system_classes
+from host.shared_pipeline import SharedPipeline, op
 from wmiput.v1 import object_pb2 as pb
 
 DEFAULT_NAMESPACES = ("root", "root\\cimv2")
@@ -80,6 +81,7 @@ class Repository:
         self.keys = Keys(prefix)
         self.limits = limits or Limits()
         self.server = server
+        self.shared = SharedPipeline(redis)  # round trips of concurrent calls, batched (host and coordinator)
         self._schemas: dict[str, Schema] = {}  # namespace (lower) -> classes as last read
         self._displays: dict[str, str] = {}  # namespace (lower) -> display name, once seen to exist
         self._put_instance = Script(redis, _script("put_instance"))
@@ -177,24 +179,23 @@ class Repository:
         read in the same round trip (the dispatcher's worker heartbeats)."""
         text = self._ns_text(namespace)
         cached = self._schemas.get(text.lower())
-        async with self.redis.pipeline(transaction=False) as p:
-            p.hget(self.keys.namespaces, text.lower())
-            self._queue_schema_check(p, text, cached)
-            for h in hashes or []:
-                p.hgetall(h)
-            got = await p.execute()
+        got = await self.shared.run([op("hget", self.keys.namespaces, text.lower()),
+                                     op("get", self.keys.schema_version(text)),
+                                     op("zrangebyscore", self.keys.changed(text), self._since(cached), "+inf"),
+                                     *(op("hgetall", h) for h in hashes or [])])
         ns = self._displayed(text, got[0], operation)
         return ns, await self._refreshed(ns, cached, got[1], got[2]), got[3:]
 
-    def _queue_schema_check(self, p: Any, ns: str, cached: Schema | None) -> None:
-        p.get(self.keys.schema_version(ns))
-        p.zrangebyscore(self.keys.changed(ns), f"({cached.version if cached is not None else -1}", "+inf")
+    @staticmethod
+    def _since(cached: Schema | None) -> str:
+        return f"({cached.version if cached is not None else -1}"
 
     async def schema(self, ns: str) -> Schema:
         """The namespace's classes, refreshed from the per-class change log since the cached version."""
         cached = self._schemas.get(ns.lower())
         async with self.redis.pipeline(transaction=True) as p:
-            self._queue_schema_check(p, ns, cached)
+            p.get(self.keys.schema_version(ns))
+            p.zrangebyscore(self.keys.changed(ns), self._since(cached), "+inf")
             version_raw, changed = await p.execute()
         return await self._refreshed(ns, cached, version_raw, changed)
 

@@ -1,10 +1,12 @@
 """Round trips shared by concurrent tasks: the Redis commands tasks queue in the same turn of the
 event loop go to Redis in one pipeline.
 
-A worker runs up to `concurrency` tasks at once, and each task needs a few round trips (begin,
-finish). Under load many of them are ready together; sending their commands in one pipeline costs
-one write, one read and one pool checkout instead of one each, which is most of a worker's CPU
-(bench/). A lone task waits one extra turn of the loop, nothing more.
+A worker runs many tasks at once and a host many puts, each needing a few round trips (a worker:
+begin, finish; a host: read the schema, record the transaction, send tasks, finish). Under load
+many of them are ready together; sending their commands in one pipeline costs one write, one read
+and one pool checkout instead of one each, which was most of a worker's CPU (bench/). A lone
+caller waits one extra turn of the loop, nothing more. Commands go in order, but not atomically:
+callers queue only steps whose partial application is safe.
 """
 
 from __future__ import annotations
