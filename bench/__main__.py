@@ -79,6 +79,10 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
     ap.add_argument("--full", action="store_true",
                     help="every sweep, with the issue's 1,000,000-instance repository (takes a long time)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, Redis data)")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                    help="sample the host and one worker with py-spy during every run and write what took the "
+                         "CPU to DIR (bench/profile.py); sampling slows the run, so its figures are not the ones "
+                         "to report")
     a = ap.parse_args(argv)
     if a.full:
         a.sweep_depth = a.sweep_size = a.sweep_repo = True
@@ -222,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="wmiput-bench-"))
-    env = Env(tmp, appendfsync=args.appendfsync, worker_concurrency=args.worker_concurrency, provider=args.provider)
+    env = Env(tmp, appendfsync=args.appendfsync, worker_concurrency=args.worker_concurrency, provider=args.provider,
+              profile_dir=args.profile)
     signal.signal(signal.SIGTERM, _sigterm)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rc = 0

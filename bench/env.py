@@ -81,7 +81,10 @@ class CpuMeter:
     Redis commands run meanwhile (`commands`, by name)."""
 
     def __init__(self, pids: dict[str, int], children_of: set[str] = frozenset(),  # type: ignore[assignment]
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, profile_dir: Path | None = None) -> None:
+        self.pids = pids
+        self.profile_dir = profile_dir
+        self.sampler: Any = None
         self.procs = {role: psutil.Process(pid) for role, pid in pids.items()}
         self.children_of = children_of
         self.before: dict[str, float] = {}
@@ -103,13 +106,20 @@ class CpuMeter:
             out[role] = s
         return out
 
-    def start(self) -> None:
+    def start(self, label: str = "", concurrency: int = 0) -> None:
+        if self.profile_dir is not None:  # python -m bench --profile DIR
+            from bench.profile import Sampler
+            self.sampler = Sampler(self.profile_dir, label, concurrency, self.pids)
+            self.sampler.start()
         if self.redis_url:
             self.cmds_before = redis_commandstats(self.redis_url)
         self.before = self._read()
 
     def stop(self) -> dict[str, float]:
         after = self._read()
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler = None
         if self.redis_url:
             now = redis_commandstats(self.redis_url)
             diff = {k: v - self.cmds_before.get(k, 0) for k, v in now.items()}
@@ -124,6 +134,7 @@ class Env:
     appendfsync: str = "everysec"
     worker_concurrency: int = 16
     provider: str = "inventory"  # what serves S2/S3's levels: a key of PROVIDERS
+    profile_dir: Path | None = None  # --profile: py-spy samples of the host and a worker per run
     redis: EmbeddedRedis | None = None
     host: Proc | None = None
     target: str = ""
@@ -217,7 +228,8 @@ class Env:
         pids = self.pids(*extra)
         if not host:
             pids.pop("host", None)
-        return CpuMeter(pids, children_of={"redis-server"}, redis_url=self.redis_url if self.redis else None)
+        return CpuMeter(pids, children_of={"redis-server"}, redis_url=self.redis_url if self.redis else None,
+                        profile_dir=self.profile_dir)
 
     # ----------------------------------------------------------------- providers
 

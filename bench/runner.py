@@ -105,7 +105,7 @@ async def drive(label: str, op: Op, *, count: int, concurrency: int, meter: CpuM
             results.append(r)
             progress.tick()
 
-    meter.start()
+    meter.start(label, concurrency)
     t_start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t_start
