@@ -19,6 +19,7 @@ from host import eventloop
 from host.client import (
     INFINITE,
     AsyncCall,
+    Credentials,
     WbemClient,
     WbemError,
     WbemFlag,
@@ -57,6 +58,13 @@ def _target(parser: argparse.ArgumentParser) -> None:
                         help="the host's gRPC address (env WMIPUT_TARGET; default 127.0.0.1:50051)")
     parser.add_argument("-n", "--namespace", default="root\\cimv2", help="namespace (default root\\cimv2)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
+    parser.add_argument("--token", default=None, metavar="TOKEN",
+                        help="bearer token, if the host asks for one (env WMIPUT_TOKEN; never printed)")
+    parser.add_argument("--tls-ca", default=None, metavar="FILE",
+                        help="PEM CA of the host's certificate: connect with TLS (env WMIPUT_CLIENT_CA)")
+    parser.add_argument("--tls-cert", default=None, metavar="FILE",
+                        help="PEM client certificate, for a host with mutual TLS (env WMIPUT_CLIENT_CERT)")
+    parser.add_argument("--tls-key", default=None, metavar="FILE", help="PEM key of --tls-cert (env WMIPUT_CLIENT_KEY)")
 
 
 def _put_flags(parser: argparse.ArgumentParser, *, class_modes: bool) -> None:
@@ -262,7 +270,11 @@ def _print(obj: pb.WbemObject, proto_json: bool = False) -> None:
 async def _run(a: argparse.Namespace) -> int:
     import os
     target = a.target or os.environ.get("WMIPUT_TARGET") or "127.0.0.1:50051"
-    async with await WbemClient.connect(target, namespace=a.namespace, timeout=a.timeout) as c:
+    creds = Credentials(token=a.token or os.environ.get("WMIPUT_TOKEN", ""),
+                        ca=a.tls_ca or os.environ.get("WMIPUT_CLIENT_CA", ""),
+                        cert=a.tls_cert or os.environ.get("WMIPUT_CLIENT_CERT", ""),
+                        key=a.tls_key or os.environ.get("WMIPUT_CLIENT_KEY", ""))
+    async with await WbemClient.connect(target, namespace=a.namespace, timeout=a.timeout, credentials=creds) as c:
         if a.command == "put-class":
             if not a.json and not a.name:
                 raise SystemExit("put-class: give a class name or --json FILE")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from host.model.classes import Limits
+from host.server.auth import AuthSettings
 
 ENV_PREFIX = "WMIPUT_"
 
@@ -22,7 +23,14 @@ def _opt(default: object, help: str, metavar: str = "") -> Any:
 
 @dataclass
 class Settings:
-    listen: str = _opt("127.0.0.1:50051", "gRPC address; loopback by default, as there is no authentication yet")
+    listen: str = _opt("127.0.0.1:50051", "gRPC address; beyond loopback only with TLS (--tls-cert, --tls-key)")
+    tls_cert: str = _opt("", "PEM certificate chain of this host: serve TLS", "FILE")
+    tls_key: str = _opt("", "PEM private key of --tls-cert", "FILE")
+    tls_client_ca: str = _opt("", "PEM CA bundle: every connection must present a client certificate it signed "
+                              "(mutual TLS); the principal is the certificate's common name, or the bearer "
+                              "token's when one is sent too", "FILE")
+    tokens_file: str = _opt("", "bearer tokens: lines '<principal> <token>'; with tokens or client certificates "
+                            "configured, every call must authenticate (WBEM_E_ACCESS_DENIED otherwise)", "FILE")
     redis_url: str = _opt("", "Redis URL (redis://, rediss://, unix://); empty starts the embedded redis-server")
     redis_max_connections: int = _opt(64, "Redis connections per host; calls beyond wait for one")
     data_dir: str = _opt("data", "where the embedded Redis keeps its append-only file")
@@ -56,6 +64,10 @@ class Settings:
                                    "and run their workers")
     appendfsync: str = _opt("always", "embedded Redis fsync policy: always (no acknowledged write lost), "
                             "everysec, no")
+
+    def auth(self) -> AuthSettings:
+        return AuthSettings(tls_cert=self.tls_cert, tls_key=self.tls_key, tls_client_ca=self.tls_client_ca,
+                            tokens_file=self.tokens_file)
 
     def limits(self) -> Limits:
         return Limits(max_identifier=self.max_identifier_chars, max_properties=self.max_properties,

@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator, Mapping
 import grpc
 from grpc_status import rpc_status
 
+from host.client._auth import Credentials
 from host.client._calls import AsyncCall, CallResult
 from host.errors import WbemError
 from host.flags import WbemFlag
@@ -70,9 +71,16 @@ class WbemClient:
 
     @classmethod
     async def connect(cls, target: str = DEFAULT_TARGET, *, namespace: str = "root\\cimv2",
-                      timeout: float | None = 30.0, max_message_bytes: int = 64 * 1024 * 1024) -> "WbemClient":
-        channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", max_message_bytes),
-                                                             ("grpc.max_send_message_length", max_message_bytes)])
+                      timeout: float | None = 30.0, max_message_bytes: int = 64 * 1024 * 1024,
+                      credentials: Credentials | None = None) -> "WbemClient":
+        """`credentials`: TLS (mutual with a client certificate) and a bearer token, if the host asks."""
+        creds = credentials or Credentials()
+        options = [("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.max_send_message_length", max_message_bytes)]
+        tls = creds.channel_credentials()
+        channel = (grpc.aio.secure_channel(target, tls, options=options, interceptors=creds.interceptors())
+                   if tls is not None else
+                   grpc.aio.insecure_channel(target, options=options, interceptors=creds.interceptors()))
         return cls(channel, namespace=namespace, timeout=timeout)
 
     async def close(self) -> None:

@@ -25,6 +25,7 @@ from host.config import Settings
 from host.coordinator import Coordinator, Dispatcher, ProviderRegistry, Timeouts
 from host.redis_server import EmbeddedRedis
 from host.repository.store import Repository
+from host.server.auth import Authenticator
 from host.server.servicer import SERVICES, WbemServicer
 
 log = logs.get("wmiput.host")
@@ -65,6 +66,11 @@ class Host:
 
     async def start(self) -> None:
         s = self.settings
+        try:  # before anything starts: a bad security setting stops the host, it is never ignored
+            auth = Authenticator(s.auth())
+            auth.check_listen(s.listen)
+        except (OSError, ValueError) as e:
+            raise RuntimeError(f"security settings: {e}") from None
         url = s.redis_url
         if not url:
             self.embedded = EmbeddedRedis(Path(s.data_dir) / "redis", appendfsync=s.appendfsync)
@@ -98,20 +104,20 @@ class Host:
                                 repo.keys, self.host_id, limits, recovery_interval_s=s.host_lease_ms / 5000)
         self.calls.start()
         self.servicer = WbemServicer(repo, dispatcher, self.calls, max_message_bytes=s.max_message_bytes,
-                                     host_id=self.host_id)
+                                     host_id=self.host_id, auth=auth)
         self.server.add_generic_rpc_handlers(self.servicer.handlers())
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (*(svc.full_name for svc in SERVICES), health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_insecure_port(s.listen)
+        self.port = (self.server.add_secure_port(s.listen, auth.server_credentials()) if auth.tls
+                     else self.server.add_insecure_port(s.listen))
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {s.listen}")
         await self.server.start()
         for svc in ("", *(svc.full_name for svc in SERVICES)):
             await self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
         log.info("host serving", listen=self.target, namespaces=await repo.namespaces(), prefix=s.prefix,
-                 security="none: loopback only" if s.listen.startswith(("127.", "localhost", "[::1]"))
-                 else "none: WARNING, listening beyond loopback without authentication")
+                 security=auth.describe())
 
     async def stop(self) -> None:
         """Answer new calls WBEM_E_SHUTTING_DOWN, let in-flight ones finish within the grace period,

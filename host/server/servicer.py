@@ -22,6 +22,7 @@ from host.coordinator import Dispatcher
 from host.errors import HResult, WbemError, as_wbem_error
 from host.flags import WbemFlag, check_flags
 from host.repository.store import Repository
+from host.server.auth import Authenticator, AuthSettings, current_principal, set_principal
 from host.server.status import abort
 from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import object_pb2 as pb
@@ -33,7 +34,6 @@ CALL_RESULT_SERVICE = calls.DESCRIPTOR.services_by_name["WbemCallResultService"]
 SERVICES = (SERVICE, CALL_RESULT_SERVICE)
 # Until the front door authenticates callers (issue 6), every caller is this principal, and
 # a "client" (for the per-client call limit) is the principal at one peer address.
-ANONYMOUS = "anonymous"
 Ctx = grpc.aio.ServicerContext
 log = logs.get("wmiput.host")
 MAX_CONTEXT_VALUES = 256
@@ -61,7 +61,8 @@ def _decoder(cls: type[Message], limit: int, operation: str) -> Callable[[bytes]
 
 class WbemServicer:
     def __init__(self, repo: Repository, dispatcher: Dispatcher, runner: CallRunner, *, max_message_bytes: int,
-                 host_id: str) -> None:
+                 host_id: str, auth: Authenticator | None = None) -> None:
+        self.auth = auth or Authenticator(AuthSettings())
         self.repo = repo
         self.dispatcher = dispatcher
         self.runner = runner
@@ -118,6 +119,7 @@ class WbemServicer:
             try:
                 self._enter(name)
                 entered = True
+                set_principal(self.auth.principal(context))
                 _admit(request, name)
                 reply = await fn(request, context)
             except Exception as raw:  # noqa: BLE001 - every failure leaves as a WBEM_E_* status
@@ -141,6 +143,7 @@ class WbemServicer:
             try:
                 self._enter(name)
                 entered = True
+                set_principal(self.auth.principal(context))
                 _admit(request, name)
                 async for reply in fn(request, context):
                     count += 1
@@ -185,7 +188,7 @@ class WbemServicer:
         _need_object(r, "PutInstance")
         if r.flags & WbemFlag.RETURN_IMMEDIATELY:
             return api.PutInstanceResponse(call_handle=await self._start(r, "PutInstance", events.SEMISYNC, ctx))
-        caller = wire.Caller(principal=ANONYMOUS, host=self.host_id)
+        caller = wire.Caller(principal=current_principal(), host=self.host_id)
         res = await self.dispatcher.put_instance(r.namespace, r.object, r.flags,
                                                  r.context if r.HasField("context") else None, caller)
         return api.PutInstanceResponse(path=res.path, relpath=res.relpath)
@@ -226,7 +229,7 @@ class WbemServicer:
 
     async def _start(self, r: Any, op: str, flavour: str, ctx: Ctx,
                      async_context: bytes = b"") -> str:
-        return await self.runner.start_call(op, flavour, r, principal=ANONYMOUS, client=_client(ctx),
+        return await self.runner.start_call(op, flavour, r, principal=current_principal(), client=_client(ctx),
                                             send_status=bool(r.flags & WbemFlag.SEND_STATUS),
                                             async_context=async_context)
 
@@ -235,7 +238,7 @@ class WbemServicer:
         _need_object(r, op)
         handle = await self._start(r, op, flavour, ctx, async_context)
         yield wrap(event=events.accepted(handle, op, flavour, async_context))
-        async for e in self.runner.follow(handle, ANONYMOUS, _client(ctx), 0, op, owner_checked=True):
+        async for e in self.runner.follow(handle, current_principal(), _client(ctx), 0, op, owner_checked=True):
             yield wrap(event=e)
 
     def PutInstanceAsync(self, r: calls.PutInstanceAsyncRequest, ctx: Ctx
@@ -253,19 +256,19 @@ class WbemServicer:
 
     async def AttachCall(self, r: calls.AttachCallRequest, ctx: Ctx
                          ) -> AsyncIterator[calls.AttachCallResponse]:
-        yield calls.AttachCallResponse(event=await self.runner.accepted_event(r.call_handle, ANONYMOUS, "AttachCall"))
-        async for e in self.runner.follow(r.call_handle, ANONYMOUS, _client(ctx), r.after_sequence, "AttachCall",
+        yield calls.AttachCallResponse(event=await self.runner.accepted_event(r.call_handle, current_principal(), "AttachCall"))
+        async for e in self.runner.follow(r.call_handle, current_principal(), _client(ctx), r.after_sequence, "AttachCall",
                                           owner_checked=True):  # accepted_event checked the owner
             yield calls.AttachCallResponse(event=e)
 
     async def CancelAsyncCall(self, r: calls.CancelAsyncCallRequest, ctx: Ctx
                               ) -> calls.CancelAsyncCallResponse:
-        await self.runner.cancel(r.call_handle, ANONYMOUS)
+        await self.runner.cancel(r.call_handle, current_principal())
         return calls.CancelAsyncCallResponse()
 
     async def GetCallStatus(self, r: calls.GetCallStatusRequest, ctx: Ctx
                             ) -> calls.GetCallStatusResponse:
-        rec = await self.runner.result(r.call_handle, ANONYMOUS, r.timeout_ms, "GetCallStatus")
+        rec = await self.runner.result(r.call_handle, current_principal(), r.timeout_ms, "GetCallStatus")
         if rec is None:
             return calls.GetCallStatusResponse(hresult=HResult.WBEM_S_TIMEDOUT)
         return calls.GetCallStatusResponse(hresult=0, call_status=rec.hresult,
@@ -273,7 +276,7 @@ class WbemServicer:
 
     async def GetResultString(self, r: calls.GetResultStringRequest, ctx: Ctx
                               ) -> calls.GetResultStringResponse:
-        rec = await self.runner.result(r.call_handle, ANONYMOUS, r.timeout_ms, "GetResultString")
+        rec = await self.runner.result(r.call_handle, current_principal(), r.timeout_ms, "GetResultString")
         if rec is None:
             return calls.GetResultStringResponse(hresult=HResult.WBEM_S_TIMEDOUT)
         _raise_failure(rec)
@@ -284,7 +287,7 @@ class WbemServicer:
 
     async def GetResultObject(self, r: calls.GetResultObjectRequest, ctx: Ctx
                               ) -> calls.GetResultObjectResponse:
-        rec = await self.runner.result(r.call_handle, ANONYMOUS, r.timeout_ms, "GetResultObject")
+        rec = await self.runner.result(r.call_handle, current_principal(), r.timeout_ms, "GetResultObject")
         if rec is None:
             return calls.GetResultObjectResponse(hresult=HResult.WBEM_S_TIMEDOUT)
         _raise_failure(rec)
@@ -301,7 +304,7 @@ def _raise_failure(rec: Any) -> None:
 def _client(ctx: Ctx) -> str:
     peer = ctx.peer() or ""
     address = peer.rsplit(":", 1)[0] if peer.startswith(("ipv4:", "ipv6:")) else peer
-    return f"{ANONYMOUS}@{address}"
+    return f"{current_principal()}@{address}"
 
 
 def _module_of(descriptor: Any) -> Any:

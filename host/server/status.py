@@ -40,8 +40,10 @@ _CODES: dict[str, grpc.StatusCode] = {
 
 
 def grpc_code(err: WbemError) -> grpc.StatusCode:
-    """INVALID_ARGUMENT for the rest: they all say the request cannot be carried out as sent."""
-    return _CODES.get(err.name, grpc.StatusCode.INVALID_ARGUMENT)
+    """INVALID_ARGUMENT for the rest: they all say the request cannot be carried out as sent. An
+    error may name its own (auth.Unauthenticated: UNAUTHENTICATED)."""
+    own = getattr(err, "grpc_status", None)
+    return own if own is not None else _CODES.get(err.name, grpc.StatusCode.INVALID_ARGUMENT)
 
 
 def to_grpc_status(err: WbemError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
