@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--claim-idle-ms", type=int, default=5000,
                    help="take over tasks another worker left unacknowledged this long (default 5000)")
     w.add_argument("--log-format", default=None, help="json, console or auto [WMIPUT_LOG_FORMAT]")
+    w.add_argument("--task-key-file", default=None, metavar="FILE",
+                   help="the host's task key: accept only tasks signed with it, sign replies "
+                   "[WMIPUT_TASK_KEY_FILE] (docs/security.md)")
 
     cs = sub.add_parser("call-status", help="the outcome of an asynchronous or semisynchronous call "
                         "(GetCallStatus, GetResultString)")
@@ -367,6 +370,7 @@ def _run_worker(a: argparse.Namespace) -> int:
 
     from host import logs
     from host.server.app import connect_redis
+    from host.signing import Signer
     from workers.runtime import Worker, WorkerSettings
 
     logs.configure(a.log_format or os.environ.get("WMIPUT_LOG_FORMAT", "auto"), "info")
@@ -381,10 +385,14 @@ def _run_worker(a: argparse.Namespace) -> int:
     settings = WorkerSettings(namespace=a.namespace or os.environ.get("WMIPUT_NAMESPACE", "root\\cimv2"),
                               prefix=a.prefix or os.environ.get("WMIPUT_PREFIX", "wmiput"),
                               concurrency=a.concurrency, claim_idle_ms=a.claim_idle_ms)
+    try:
+        signer = Signer.from_file(a.task_key_file or os.environ.get("WMIPUT_TASK_KEY_FILE", ""))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"worker: {e}") from None
 
     async def run() -> None:
         redis = connect_redis(url)
-        worker = Worker(redis, providers, settings)
+        worker = Worker(redis, providers, settings, signer=signer)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

@@ -31,6 +31,9 @@ class Settings:
                               "token's when one is sent too", "FILE")
     tokens_file: str = _opt("", "bearer tokens: lines '<principal> <token>'; with tokens or client certificates "
                             "configured, every call must authenticate (WBEM_E_ACCESS_DENIED otherwise)", "FILE")
+    task_key_file: str = _opt("", "a secret (32+ bytes) shared with the workers: tasks are signed with it and "
+                              "replies checked, so nobody else with access to Redis can pose as the host or a "
+                              "worker", "FILE")
     redis_url: str = _opt("", "Redis URL (redis://, rediss://, unix://); empty starts the embedded redis-server")
     redis_max_connections: int = _opt(64, "Redis connections per host; calls beyond wait for one")
     data_dir: str = _opt("data", "where the embedded Redis keeps its append-only file")

@@ -25,6 +25,7 @@ from host.errors import WbemError
 from host.failpoints import armed, failpoint
 from host.repository.keys import WORKER_GROUP, Keys
 from host.shared_pipeline import Op, SharedPipeline, op
+from host.signing import Signer
 from wmiput.v1 import provider_pb2 as wire
 from workers.provider import Phase, Provider, Task
 
@@ -45,8 +46,9 @@ class WorkerSettings:
 
 class Worker:
     def __init__(self, redis: Redis, providers: list[Provider], settings: WorkerSettings | None = None,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, signer: Signer | None = None) -> None:
         self.redis = redis
+        self.signer = signer or Signer()  # with a key: only signed tasks run, replies are signed
         self.providers = providers
         self.s = settings or WorkerSettings()
         self.keys = Keys(self.s.prefix)
@@ -186,8 +188,14 @@ class Worker:
 
     async def _handle(self, p: Provider, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         stream = self._stream(p)
+        payload = self.signer.verified("task", stream, fields)
+        if payload is None:  # not written by a host holding the key (or no task at all): never run
+            log.warning("rejected a task entry that no host signed", provider=p.name, entry=entry_id,
+                        signed=b"sig" in fields)
+            await self._ack(stream, entry_id)
+            return
         try:
-            msg = wire.ProviderTask.FromString(fields[b"task"])
+            msg = wire.ProviderTask.FromString(payload)
         except Exception as e:  # noqa: BLE001 - a malformed entry can never be answered
             log.error("dropping a malformed task entry", provider=p.name, entry=entry_id, error=str(e))
             await self._ack(stream, entry_id)
@@ -246,7 +254,8 @@ class Worker:
             failpoint("worker_before_reply")
             failpoint(f"worker_before_reply_{phase_name}")
         if msg.reply_to:
-            ops += [op("xadd", msg.reply_to, {"reply": reply}), op("expire", msg.reply_to, REPLY_STREAM_TTL_S)]
+            ops += [op("xadd", msg.reply_to, self.signer.entry("reply", msg.reply_to, reply)),
+                    op("expire", msg.reply_to, REPLY_STREAM_TTL_S)]
         await self._shared.run([*ops, op("xack", stream, WORKER_GROUP, entry_id), op("xdel", stream, entry_id)])
 
     async def _ack(self, stream: str, entry_id: bytes) -> None:

@@ -37,6 +37,7 @@ from host.redis_scripts import Script
 from host.repository.keys import Keys
 from host.repository.store import PutResult, Repository, _script
 from host.shared_pipeline import op
+from host.signing import Signer
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import provider_pb2 as wire
 
@@ -92,9 +93,10 @@ class Timeouts:
 class ReplyRouter:
     """One XREAD loop per host on its reply stream, handing each reply to the task waiting for it."""
 
-    def __init__(self, redis: Redis, stream: str) -> None:
+    def __init__(self, redis: Redis, stream: str, signer: Signer | None = None) -> None:
         self.redis = redis
         self.stream = stream
+        self.signer = signer or Signer()
         self._waiting: dict[str, asyncio.Future[wire.ProviderReply]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -128,8 +130,12 @@ class ReplyRouter:
             for _stream, entries in got or []:
                 for entry_id, fields in entries:
                     last = entry_id
+                    payload = self.signer.verified("reply", self.stream, fields)
+                    if payload is None:
+                        log.warning("ignored a reply entry that no worker signed", entry=entry_id)
+                        continue
                     try:
-                        reply = wire.ProviderReply.FromString(fields[b"reply"])
+                        reply = wire.ProviderReply.FromString(payload)
                     except Exception:  # noqa: BLE001 - a stray entry: not ours to answer
                         continue
                     fut = self._waiting.get(reply.task_id)
@@ -139,14 +145,15 @@ class ReplyRouter:
 
 class Coordinator:
     def __init__(self, repo: Repository, redis: Redis, keys: Keys, host_id: str, *,
-                 timeouts: Timeouts | None = None, alive_ms: int = 5000) -> None:
+                 timeouts: Timeouts | None = None, alive_ms: int = 5000, signer: Signer | None = None) -> None:
         self.repo = repo
         self.redis = redis
         self.keys = keys
         self.host_id = host_id
         self.t = timeouts or Timeouts()
         self.alive_ms = alive_ms
-        self.router = ReplyRouter(redis, keys.host_replies(host_id))
+        self.signer = signer or Signer()  # tasks signed with the task key, replies checked against it
+        self.router = ReplyRouter(redis, keys.host_replies(host_id), self.signer)
         self.shared = repo.shared
         self._decide = Script(redis, _script("tx_decide"))
         self._adopt = Script(redis, _script("tx_adopt"))
@@ -358,8 +365,8 @@ class Coordinator:
         task = self._task(template, phase, lv)
         fut = self.router.expect(task.task_id)
         try:
-            await self.shared.run([op("xadd", self.keys.tasks(task.namespace, task.provider),
-                                      {"task": task.SerializeToString()})])
+            stream = self.keys.tasks(task.namespace, task.provider)
+            await self.shared.run([op("xadd", stream, self.signer.entry("task", stream, task.SerializeToString()))])
             try:
                 reply = await self._reply(fut, max(0.0, deadline - time.time()), control, tx_id)
             except asyncio.TimeoutError:
@@ -416,8 +423,9 @@ class Coordinator:
         tasks = [self._task(template, phase, lv) for lv in lvs]
         futs = [self.router.expect(t.task_id) for t in tasks]
         try:
-            await self.shared.run([op("xadd", self.keys.tasks(t.namespace, t.provider), {"task": t.SerializeToString()})
-                                   for t in tasks])
+            streams = [self.keys.tasks(t.namespace, t.provider) for t in tasks]
+            await self.shared.run([op("xadd", st, self.signer.entry("task", st, t.SerializeToString()))
+                                   for st, t in zip(streams, tasks, strict=True)])
             if sent is not None:
                 sent()
             done, _ = await asyncio.wait(futs, timeout=max(0.0, deadline - time.time()))

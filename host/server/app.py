@@ -4,6 +4,7 @@ health checking and reflection; graceful shutdown on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import uuid
@@ -27,6 +28,7 @@ from host.redis_server import EmbeddedRedis
 from host.repository.store import Repository
 from host.server.auth import Authenticator
 from host.server.servicer import SERVICES, WbemServicer
+from host.signing import Signer
 
 log = logs.get("wmiput.host")
 
@@ -69,6 +71,7 @@ class Host:
         try:  # before anything starts: a bad security setting stops the host, it is never ignored
             auth = Authenticator(s.auth())
             auth.check_listen(s.listen)
+            signer = Signer.from_file(s.task_key_file)
         except (OSError, ValueError) as e:
             raise RuntimeError(f"security settings: {e}") from None
         url = s.redis_url
@@ -86,7 +89,7 @@ class Host:
         self.coordinator = Coordinator(repo, self.redis, repo.keys, self.host_id,
                                        timeouts=Timeouts(put_s=s.put_timeout_seconds, commit_s=s.commit_timeout_seconds,
                                                          lock_wait_s=s.put_timeout_seconds),
-                                       alive_ms=s.host_lease_ms)
+                                       alive_ms=s.host_lease_ms, signer=signer)
         await self.coordinator.start()
         # gRPC's own cap sits above ours so that oversized requests reach our decoder and get
         # WBEM_E_QUOTA_VIOLATION; only absurd sizes (4x) meet gRPC's RESOURCE_EXHAUSTED.
@@ -185,7 +188,8 @@ async def _start_examples(host: Host) -> list[subprocess.Popen[bytes]]:
     s = host.settings
     url = host.embedded.url if host.embedded is not None else s.redis_url
     data_dir = str(Path(s.data_dir) / "providers")
-    procs = [subprocess.Popen(argv) for argv in examples.worker_argv(url, s.prefix, "root\\cimv2", data_dir)]
+    env = {**os.environ, "WMIPUT_TASK_KEY_FILE": s.task_key_file} if s.task_key_file else None
+    procs = [subprocess.Popen(argv, env=env) for argv in examples.worker_argv(url, s.prefix, "root\\cimv2", data_dir)]
     async with await WbemClient.connect(host.target) as c:
         await examples.install(c)
     log.info("example providers running", providers=list(examples.PROVIDERS), data_dir=data_dir,
