@@ -160,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the host's task key: accept only tasks signed with it, sign replies "
                    "[WMIPUT_TASK_KEY_FILE] (docs/security.md)")
 
+    acl = sub.add_parser("acl-worker", help="print the Redis ACL SETUSER line for a provider's workers",
+                         description="The Redis ACL rules that let a worker touch only its provider's keys, "
+                         "the hosts' reply streams and the transactions' decisions (host/acl.py). Replace "
+                         "PASSWORD, run the line in redis-cli, and give the worker redis://USER:PASSWORD@...")
+    acl.add_argument("--provider", required=True, help="the provider's name")
+    acl.add_argument("--user", default=None, help="the ACL user (default: worker-<provider>)")
+    acl.add_argument("-n", "--namespace", default="root\\cimv2", help="namespace served (default root\\cimv2)")
+    acl.add_argument("--prefix", default="wmiput", help="Redis key prefix (default wmiput)")
+    acl.add_argument("--redis-major", type=int, default=7, choices=(6, 7, 8),
+                     help="the Redis major version: 7+ can make keys read- or write-only (default 7)")
+
     cs = sub.add_parser("call-status", help="the outcome of an asynchronous or semisynchronous call "
                         "(GetCallStatus, GetResultString)")
     cs.add_argument("handle")
@@ -409,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     if a.command == "worker":
         return _run_worker(a)
+    if a.command == "acl-worker":
+        from host.acl import setuser_line, worker_rules
+        rules = worker_rules(a.prefix, a.namespace, a.provider, redis_major=a.redis_major)
+        print(setuser_line(a.user or f"worker-{a.provider}", rules))
+        return 0
     if a.command == "serve":
         from host import logs
         from host.server.app import serve

@@ -34,6 +34,9 @@ class Settings:
     task_key_file: str = _opt("", "a secret (32+ bytes) shared with the workers: tasks are signed with it and "
                               "replies checked, so nobody else with access to Redis can pose as the host or a "
                               "worker", "FILE")
+    audit_max_entries: int = _opt(100_000, "entries the audit trail keeps (Redis stream P:{meta}:audit, one per "
+                                  "write: principal, operation, target, flags, result); older ones are trimmed",
+                                  "ENTRIES")
     redis_url: str = _opt("", "Redis URL (redis://, rediss://, unix://); empty starts the embedded redis-server")
     redis_max_connections: int = _opt(64, "Redis connections per host; calls beyond wait for one")
     data_dir: str = _opt("data", "where the embedded Redis keeps its append-only file")

@@ -87,10 +87,11 @@ async def async_wait_for(
 
 async def redis_snapshot(redis: Any, prefix: str, exclude: tuple[str, ...] = ()) -> dict[bytes, tuple[str, Any]]:
     """Every key under `prefix:` with its type and full content: the "nothing changed" oracle.
-    Keys containing any of `exclude` are left out (e.g. the records of asynchronous calls)."""
+    Keys containing any of `exclude` are left out (e.g. the records of asynchronous calls), and so
+    is the audit trail, which records every write attempt, refused ones included."""
     out: dict[bytes, tuple[str, Any]] = {}
     async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
-        if any(x.encode() in key for x in exclude):
+        if any(x.encode() in key for x in exclude) or key == f"{prefix}:{{meta}}:audit".encode():
             continue
         kind = (await redis.type(key)).decode()
         if kind == "hash":

@@ -27,6 +27,7 @@ import redis.exceptions
 from google.protobuf.message import Message
 
 from host import logs
+from host.audit import AuditLog
 from host.calls import events
 from host.calls.control import CallLost
 from host.calls.store import CallRecord, CallStore, call_id, new_handle
@@ -113,8 +114,11 @@ def _operation(reported: str, rec: CallRecord) -> str:
 
 class CallRunner:
     def __init__(self, store: CallStore, watcher: CallWatcher, dispatcher: Dispatcher, coordinator: Coordinator,
-                 keys: Keys, host_id: str, limits: Limits, *, recovery_interval_s: float = 1.0) -> None:
+                 keys: Keys, host_id: str, limits: Limits, *, recovery_interval_s: float = 1.0,
+                 audit: AuditLog | None = None) -> None:
         self.store = store
+        self.audit = audit or AuditLog(store.redis, keys, host_id)
+        self._audited: dict[str, tuple[str, int, str]] = {}  # call -> (namespace, flags, class), for its entry
         self.watcher = watcher
         self.dispatcher = dispatcher
         self.repo = dispatcher.repo
@@ -234,6 +238,7 @@ class CallRunner:
         req = REQUESTS[rec.op].FromString(rec.request)
         rec.request = b""  # parsed: one copy of a large object is enough (Redis keeps the original)
         obj: pb.WbemObject = req.object
+        self._audited[rec.id] = (req.namespace, int(req.flags), obj.class_name)
         flags = req.flags & ~(WbemFlag.RETURN_IMMEDIATELY | WbemFlag.SEND_STATUS)
         ctx = req.context if req.HasField("context") else None
         is_class = rec.op in ("PutClass", "PutClassAsync") or (rec.op == "PutAsync" and obj.genus == pb.GENUS_CLASS)
@@ -255,18 +260,31 @@ class CallRunner:
         """Write the call's final event (once, whoever tries); a Redis outage past the retries
         leaves the call to recovery, which ends it from its recorded stage."""
         evs = events.final(rec.flavour, rec.async_context, path, err)
+        facts = self._audited.pop(rec.id, None)
         try:
             async for attempt in redis_retrying():
                 with attempt:
-                    await self.store.emit(rec.id, self.host_id, evs, final=True,
-                                          hresult=int(err.hresult) if err else 0, result=path,
-                                          error=err.to_proto().SerializeToString() if err else b"")
+                    seq = await self.store.emit(rec.id, self.host_id, evs, final=True,
+                                                hresult=int(err.hresult) if err else 0, result=path,
+                                                error=err.to_proto().SerializeToString() if err else b"")
         except redis.exceptions.RedisError as e:
             log.warning("call result not recorded; left to recovery", call=rec.id[:12], error=str(e))
             self._undriven.add(rec.id)
             return
         self._undriven.discard(rec.id)
         self.watcher.wake(rec.id)
+        if seq >= 0:  # this host ended the call: its one audit entry
+            await self._audit_end(rec, path, err, facts)
+
+    async def _audit_end(self, rec: CallRecord, path: str, err: WbemError | None,
+                         facts: tuple[str, int, str] | None) -> None:
+        if facts is None:  # adopted: read what was asked from the stored request
+            stored = await self.store.get(rec.id)
+            req = REQUESTS[rec.op].FromString(stored.request) if stored is not None and stored.request else None
+            facts = (req.namespace, int(req.flags), req.object.class_name) if req is not None else ("", 0, "")
+        ns, flags, cls = facts
+        await self.audit.record(principal=rec.owner, op=rec.op, namespace=ns, target=path or rec.path or cls,
+                                flags=flags, result=err.name if err else "WBEM_S_NO_ERROR", call=rec.id)
 
     # ------------------------------------------------------------------ answering for a call
 

@@ -21,6 +21,7 @@ Layout, with P the configured prefix (default "wmiput") and every name lower-cas
     P:{tx|<id>}                      hash    a transaction: state, owner, lease, participants, payload
     P:{tx|<id>}:replies              stream  the providers' replies, readable by whichever host adopts it
     P:{meta}:tx:active               zset    transaction id -> lease deadline (ms): what recovery scans
+    P:{meta}:audit                   stream  one entry per write: principal, op, target, flags, result
 
 Hash tags ({...}) decide the Redis Cluster slot. An instance's record, version and class
 membership share one tag, so a single-instance write is one atomic step in one slot, and the
@@ -159,6 +160,11 @@ class Keys:
     def call_hosts(self) -> str:
         """Hosts that have (or had) calls running: where recovery looks for orphaned calls."""
         return f"{self.prefix}:{{meta}}:calls:hosts"
+
+    @property
+    def audit(self) -> str:
+        """The audit trail (stream, capped): one entry per write, host/audit.py."""
+        return f"{self.prefix}:{{meta}}:audit"
 
     @property
     def call_channel(self) -> str:

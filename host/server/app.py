@@ -19,6 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from host import logs
+from host.audit import AuditLog
 from host.calls.runner import CallRunner, Limits
 from host.calls.store import CallStore
 from host.calls.watch import CallWatcher
@@ -101,13 +102,15 @@ class Host:
         limits = Limits(per_client=s.max_calls_per_client, per_host=s.max_calls_per_host,
                         retention_s=s.call_retention_seconds,
                         max_running_s=int(s.put_timeout_seconds + s.commit_timeout_seconds) + 3600)
+        audit = AuditLog(self.redis, repo.keys, self.host_id, max_entries=s.audit_max_entries)
         self.calls = CallRunner(CallStore(self.redis, repo.keys, retention_s=limits.retention_s,
                                           max_running_s=limits.max_running_s),
                                 CallWatcher(self.redis, repo.keys.call_channel), dispatcher, self.coordinator,
-                                repo.keys, self.host_id, limits, recovery_interval_s=s.host_lease_ms / 5000)
+                                repo.keys, self.host_id, limits, recovery_interval_s=s.host_lease_ms / 5000,
+                                audit=audit)
         self.calls.start()
         self.servicer = WbemServicer(repo, dispatcher, self.calls, max_message_bytes=s.max_message_bytes,
-                                     host_id=self.host_id, auth=auth)
+                                     host_id=self.host_id, auth=auth, audit=audit)
         self.server.add_generic_rpc_handlers(self.servicer.handlers())
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -25,6 +25,7 @@ import grpc
 from host.errors import WbemError
 
 ANONYMOUS = "anonymous"
+UNAUTHENTICATED = "(unauthenticated)"  # the audit's name for a caller whose credentials failed
 _CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default=ANONYMOUS)
 
 

@@ -16,13 +16,15 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from host import logs
+from host.audit import WRITES, AuditLog
 from host.calls import events
 from host.calls.runner import CallRunner
+from host.calls.store import call_id
 from host.coordinator import Dispatcher
 from host.errors import HResult, WbemError, as_wbem_error
 from host.flags import WbemFlag, check_flags
 from host.repository.store import Repository
-from host.server.auth import Authenticator, AuthSettings, current_principal, set_principal
+from host.server.auth import UNAUTHENTICATED, Authenticator, AuthSettings, current_principal, set_principal
 from host.server.status import abort
 from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import object_pb2 as pb
@@ -61,8 +63,9 @@ def _decoder(cls: type[Message], limit: int, operation: str) -> Callable[[bytes]
 
 class WbemServicer:
     def __init__(self, repo: Repository, dispatcher: Dispatcher, runner: CallRunner, *, max_message_bytes: int,
-                 host_id: str, auth: Authenticator | None = None) -> None:
+                 host_id: str, auth: Authenticator | None = None, audit: AuditLog | None = None) -> None:
         self.auth = auth or Authenticator(AuthSettings())
+        self.audit = audit
         self.repo = repo
         self.dispatcher = dispatcher
         self.runner = runner
@@ -119,21 +122,43 @@ class WbemServicer:
             try:
                 self._enter(name)
                 entered = True
-                set_principal(self.auth.principal(context))
+                self._identify(context)
                 _admit(request, name)
                 reply = await fn(request, context)
             except Exception as raw:  # noqa: BLE001 - every failure leaves as a WBEM_E_* status
                 e = as_wbem_error(raw, name)
                 e.operation = e.operation or name
                 self._log(name, request, start, e)
+                await self._audit(name, request, None, e)
                 await abort(context, e)
                 return None
             finally:
                 if entered:
                     self._leave()
             self._log(name, request, start, None, reply)
+            if not getattr(reply, "call_handle", ""):  # a semisynchronous put is recorded when it ends
+                await self._audit(name, request, reply, None)
             return reply
         return call
+
+    def _identify(self, context: Ctx) -> None:
+        try:
+            set_principal(self.auth.principal(context))
+        except WbemError:
+            set_principal(UNAUTHENTICATED)  # what the audit entry of the refusal says
+            raise
+
+    async def _audit(self, name: str, request: Any, reply: Any, err: WbemError | None) -> None:
+        """An audit entry for a write that ended here (refused, or synchronous)."""
+        if name not in WRITES or self.audit is None:
+            return
+        malformed = isinstance(request, Malformed)
+        handle = "" if malformed else getattr(request, "call_handle", "")
+        await self.audit.record(principal=current_principal(), op=name,
+                                namespace="" if malformed else getattr(request, "namespace", ""),
+                                target="" if malformed or handle else _target(request, reply),
+                                flags=0 if malformed else getattr(request, "flags", 0),
+                                result=err.name if err else "WBEM_S_NO_ERROR", call=call_id(handle) if handle else "")
 
     def _stream(self, name: str, fn: Callable[[Any], AsyncIterator[Any]]) -> Callable[..., Any]:
         async def call(request: Any, context: Ctx) -> AsyncIterator[Any]:
@@ -143,7 +168,7 @@ class WbemServicer:
             try:
                 self._enter(name)
                 entered = True
-                set_principal(self.auth.principal(context))
+                self._identify(context)
                 _admit(request, name)
                 async for reply in fn(request, context):
                     count += 1
@@ -152,6 +177,8 @@ class WbemServicer:
                 e = as_wbem_error(raw, name)
                 e.operation = e.operation or name
                 self._log(name, request, start, e)
+                if count == 0:  # it never started: no final status will record it
+                    await self._audit(name, request, None, e)
                 await abort(context, e)
                 return
             finally:
