@@ -8,10 +8,13 @@
 //
 // ADDRESS defaults to 127.0.0.1:50051; ID (the instance's key) defaults to a fresh value, so the
 // script can run again against the same host. WMIPUT_DEADLINE_MS (default 15000) bounds each call
-// and the wait for the connection. Prints one JSON line per step and exits 0 when
+// and the wait for the connection. For a host that asks for credentials (docs/security.md):
+// WMIPUT_CLIENT_CA (PEM of the host certificate's CA: TLS), WMIPUT_CLIENT_CERT + WMIPUT_CLIENT_KEY
+// (mutual TLS), WMIPUT_TOKEN (sent as "authorization: Bearer <token>"). Prints one JSON line per step and exits 0 when
 // everything behaved as WMI says it should, 1 otherwise.
 'use strict';
 
+const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -100,9 +103,24 @@ function hresultName(code) {
   return HRESULT_NAMES[code | 0] || hex(code);
 }
 
+// Credentials: TLS (mutual with a client certificate) for the channel, a bearer token per call.
+function channelCredentials() {
+  const ca = process.env.WMIPUT_CLIENT_CA;
+  if (!ca) return grpc.credentials.createInsecure();
+  const read = (name) => (process.env[name] ? fs.readFileSync(process.env[name]) : null);
+  return grpc.credentials.createSsl(fs.readFileSync(ca), read('WMIPUT_CLIENT_KEY'), read('WMIPUT_CLIENT_CERT'));
+}
+
+function callMetadata() {
+  const md = new grpc.Metadata();
+  if (process.env.WMIPUT_TOKEN) md.set('authorization', `Bearer ${process.env.WMIPUT_TOKEN}`);
+  return md;
+}
+
 function call(client, method, request) {
   return new Promise((resolve, reject) => {
-    client[method](request, { deadline: Date.now() + DEADLINE_MS }, (err, reply) => (err ? reject(err) : resolve(reply)));
+    client[method](request, callMetadata(), { deadline: Date.now() + DEADLINE_MS },
+      (err, reply) => (err ? reject(err) : resolve(reply)));
   });
 }
 
@@ -137,7 +155,7 @@ function describeError(err) {
 }
 
 async function main() {
-  const client = new wmiput.WbemService(ADDRESS, grpc.credentials.createInsecure());
+  const client = new wmiput.WbemService(ADDRESS, channelCredentials());
   try {
     await new Promise((resolve, reject) =>
       client.waitForReady(Date.now() + DEADLINE_MS, (err) => (err ? reject(err) : resolve())));

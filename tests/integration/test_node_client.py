@@ -33,16 +33,17 @@ pytestmark = [
 ]
 
 
-def _run_script(*args: str) -> subprocess.CompletedProcess[str]:
+def _run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     assert NODE is not None
     return subprocess.run(
-        [NODE, str(SCRIPT), *args], cwd=EXAMPLE, capture_output=True, text=True, timeout=60, check=False
+        [NODE, str(SCRIPT), *args], cwd=EXAMPLE, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
-async def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
+async def _run(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
     # In a thread: the host serves on this test's event loop while the script runs.
-    proc = await asyncio.to_thread(_run_script, *args)
+    proc = await asyncio.to_thread(_run_script, *args, env=env)
     steps: dict[str, dict] = {}
     for line in proc.stdout.splitlines():
         record = json.loads(line)
@@ -139,3 +140,32 @@ async def test_the_node_client_reports_a_connection_failure_with_a_nonzero_exit(
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+async def test_the_node_client_talks_tls_with_a_bearer_token_and_is_refused_without_it(host_settings, tmp_path):
+    import dataclasses
+
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "host.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "host.key"))
+    (tmp_path / "tokens").write_text("nodeuser node-token-0123456789abcdef\n")
+    h = Host(dataclasses.replace(host_settings, tls_cert=str(tmp_path / "host.pem"), tls_key=str(tmp_path / "host.key"),
+                                 tokens_file=str(tmp_path / "tokens")))
+    await h.start()
+    try:
+        env = {"WMIPUT_CLIENT_CA": str(tmp_path / "ca.pem"), "WMIPUT_TOKEN": "node-token-0123456789abcdef"}
+        proc, steps = await _run(h.target, "tls1", env=env)
+        assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        assert steps["put_instance"]["relpath"] == 'Node_Example.Id="tls1"'
+
+        proc, steps = await _run(h.target, "tls2", env={**env, "WMIPUT_TOKEN": "wrong-token-00000000000"})
+        assert proc.returncode == 1
+        refused = steps["put_class"]
+        assert refused["ok"] is False and refused["grpc_code"] == 16  # UNAUTHENTICATED
+        assert (refused["hresult"], refused["name"]) == ("0x80041003", "WBEM_E_ACCESS_DENIED")
+    finally:
+        await h.stop()
