@@ -190,20 +190,23 @@ class Worker:
         stream = self._stream(p)
         payload = self.signer.verified("task", stream, fields)
         if payload is None:  # not written by a host holding the key (or no task at all): never run
-            log.warning("rejected a task entry that no host signed", provider=p.name, entry=entry_id,
+            log.warning("rejected a task entry that no host signed" if b"task" in fields
+                        else "dropping an entry with no task", provider=p.name, entry=entry_id,
                         signed=b"sig" in fields)
             await self._ack(stream, entry_id)
             return
         try:
             msg = wire.ProviderTask.FromString(payload)
+            if msg.reply_to and not self._reply_stream(msg.reply_to):
+                raise ValueError("its reply_to is not a host's reply stream")
         except Exception as e:  # noqa: BLE001 - a malformed entry can never be answered
-            log.error("dropping a malformed task entry", provider=p.name, entry=entry_id, error=str(e))
+            log.error("dropping a malformed task entry", provider=p.name, entry=entry_id, error=str(e)[:200])
             await self._ack(stream, entry_id)
             return
         done_key = self.keys.done(self.s.namespace, p.name, msg.task_id)
         run_key = self.keys.running(self.s.namespace, p.name, msg.task_id)
         voting = msg.phase in (Phase.TASK_PHASE_PREPARE, Phase.TASK_PHASE_PUT)
-        phase_name = Phase.Name(msg.phase).removeprefix("TASK_PHASE_").lower()
+        phase_name = _phase_name(msg.phase)
         ran: tuple[str, bytes | None] | None = None  # (run key, reply to record) once we ran the task
         # One round trip: the recorded reply, the run lease, and (for a vote) whether the level
         # was aborted already.
@@ -257,6 +260,11 @@ class Worker:
             ops += [op("xadd", msg.reply_to, self.signer.entry("reply", msg.reply_to, reply)),
                     op("expire", msg.reply_to, REPLY_STREAM_TTL_S)]
         await self._shared.run([*ops, op("xack", stream, WORKER_GROUP, entry_id), op("xdel", stream, entry_id)])
+
+    def _reply_stream(self, key: str) -> bool:
+        """Replies go only to a host's reply stream: a task naming any other key (written by someone
+        without the task key) must not make us write to, or set an expiry on, that key."""
+        return key.startswith(f"{self.keys.prefix}:{{h|") and key.endswith("}:replies") and len(key) < 1024
 
     async def _ack(self, stream: str, entry_id: bytes) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -331,3 +339,12 @@ class Worker:
             reply.hresult = int(err.hresult)
             reply.status.CopyFrom(err.to_proto())
         return reply
+
+
+def _phase_name(phase: int) -> str:
+    """"prepare", "commit", ...; "unknown" for a number this version does not know (answered
+    WBEM_E_INVALID_PARAMETER by _execute)."""
+    try:
+        return Phase.Name(phase).removeprefix("TASK_PHASE_").lower()
+    except ValueError:
+        return "unknown"

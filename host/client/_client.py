@@ -32,7 +32,10 @@ class PutResult:
 
 def error_from_rpc(e: grpc.aio.AioRpcError) -> WbemError:
     """The WbemError a failed call carries; transport failures become WBEM_E_TRANSPORT_FAILURE."""
-    status = rpc_status.from_call(e)  # type: ignore[arg-type]
+    try:
+        status = rpc_status.from_call(e)  # type: ignore[arg-type]
+    except ValueError:  # details that disagree with the call's code (the transport replaced it): not ours
+        status = None
     if status is not None:
         for d in status.details:
             ext = status_pb2.ExtendedStatus()

@@ -46,17 +46,33 @@ def grpc_code(err: WbemError) -> grpc.StatusCode:
     return own if own is not None else _CODES.get(err.name, grpc.StatusCode.INVALID_ARGUMENT)
 
 
+# The error travels in trailing metadata (grpc-message, grpc-status-details-bin), and gRPC clients
+# refuse metadata past 8-16 KiB: so texts that may quote the caller's input are cut short.
+MAX_MESSAGE_CHARS = 1024
+MAX_PARAMETER_CHARS = 256
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def to_grpc_status(err: WbemError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
     """(code, details, trailing metadata) for a failed call."""
+    ext = err.to_proto()
+    ext.description = _cut(ext.description, MAX_MESSAGE_CHARS)
+    ext.parameter_info = _cut(ext.parameter_info, MAX_PARAMETER_CHARS)
+    ext.provider_name = _cut(ext.provider_name, MAX_PARAMETER_CHARS)
+    ext.operation = _cut(ext.operation, MAX_PARAMETER_CHARS)
     detail = any_pb2.Any()
-    detail.Pack(err.to_proto())
+    detail.Pack(ext)
     code = grpc_code(err)
-    status = rpc_status.to_status(rpc_status_pb2.Status(code=code.value[0], message=str(err), details=[detail]))
+    message = _cut(str(err), MAX_MESSAGE_CHARS)
+    status = rpc_status.to_status(rpc_status_pb2.Status(code=code.value[0], message=message, details=[detail]))
     metadata = tuple(status.trailing_metadata) + (
         (HRESULT_KEY, f"0x{int(err.hresult):08X}"),
         (HRESULT_NAME_KEY, err.name),
     )
-    return code, str(err), metadata
+    return code, message, metadata
 
 
 async def abort(context: grpc.aio.ServicerContext, err: WbemError) -> None:

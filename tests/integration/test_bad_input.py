@@ -843,3 +843,17 @@ async def test_after_a_barrage_of_bad_input_the_host_still_serves_is_healthy_and
         assert await _health(host.target, service) == health_pb2.HealthCheckResponse.SERVING
     # Reflection lists the service.
     assert SERVICE in await _reflected_services(host.target)
+
+
+async def test_an_error_quoting_a_long_name_still_reaches_the_client_as_its_hresult(client):
+    """gRPC clients refuse trailing metadata past 8-16 KiB: the error's texts are cut short, so a
+    4,096-character class name (the limit) still gets WBEM_E_NOT_FOUND, not a transport error."""
+    from host.client import WbemFlag, prop, wmi_class
+    name = "C" + "x" * 4095
+    with pytest.raises(WbemError) as e:
+        await client.put_class(wmi_class(name, prop("Id", "string", key=True)), WbemFlag.UPDATE_ONLY)
+    assert e.value.name == "WBEM_E_NOT_FOUND"
+    assert len(e.value.description) <= 1024 and e.value.description.endswith("...")
+    with pytest.raises(WbemError) as e:
+        await client.get_object("Cls.Id='" + "y" * 10_000 + "'")
+    assert e.value.name in ("WBEM_E_INVALID_CLASS", "WBEM_E_NOT_FOUND", "WBEM_E_INVALID_OBJECT_PATH"), e.value
