@@ -108,3 +108,26 @@ async def redis_snapshot(redis: Any, prefix: str, exclude: tuple[str, ...] = ())
             content = await redis.dump(key)
         out[key] = (kind, content)
     return out
+
+
+# -- hand-built protobuf wire bytes, for malformed requests (tests/integration/test_bad_input.py, tests/fuzz)
+
+
+def varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # negative numbers as protobuf writes them: ten bytes
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | 0x80 if n else b)
+        if not n:
+            return bytes(out)
+
+
+def ld(field: int, payload: bytes) -> bytes:
+    """A length-delimited field (string, bytes, message)."""
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+
+def vi(field: int, n: int) -> bytes:
+    """A varint field."""
+    return varint(field << 3) + varint(n)

@@ -68,7 +68,9 @@ from host.repository.store import Repository
 from host.repository.system_classes import system_classes
 from host.server.app import Host
 from host.server.servicer import MAX_CONTEXT_VALUES
+from tests.helpers import ld as _ld
 from tests.helpers import redis_snapshot
+from tests.helpers import vi as _vi
 from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import services_pb2 as api
@@ -110,22 +112,6 @@ F = WbemFlag
 # ------------------------------------------------------------------------------------- wire helpers
 
 
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def _ld(fieldno: int, payload: bytes) -> bytes:
-    return _varint(fieldno << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _vi(fieldno: int, n: int) -> bytes:
-    return _varint(fieldno << 3) + _varint(n)
 
 
 def _alnum(s: str) -> str:

@@ -29,7 +29,9 @@ from redis.asyncio import Redis
 from host.client import WbemClient, WbemError, error_from_rpc, instance, prop, qualifier, to_dict, wmi_class
 from host.config import Settings
 from host.server.app import Host
+from tests.helpers import ld as _ld
 from tests.helpers import redis_snapshot as snapshot
+from tests.helpers import vi as _vi
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import services_pb2 as api
 
@@ -84,22 +86,6 @@ HOSTILE_NAMESPACES = [
 
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def _ld(field: int, payload: bytes) -> bytes:
-    """A length-delimited field (string, bytes, message)."""
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _vi(field: int, n: int) -> bytes:
-    return _varint(field << 3) + _varint(n)
 
 
 def nested_object(depth: int, class_name: bytes = b"Nest", leaf: bytes = b"Nest") -> bytes:
