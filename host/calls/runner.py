@@ -283,7 +283,7 @@ class CallRunner:
             req = REQUESTS[rec.op].FromString(stored.request) if stored is not None and stored.request else None
             facts = (req.namespace, int(req.flags), req.object.class_name) if req is not None else ("", 0, "")
         ns, flags, cls = facts
-        await self.audit.record(principal=rec.owner, op=rec.op, namespace=ns, target=path or rec.path or cls,
+        self.audit.record(principal=rec.owner, op=rec.op, namespace=ns, target=path or rec.path or cls,
                                 flags=flags, result=err.name if err else "WBEM_S_NO_ERROR", call=rec.id)
 
     # ------------------------------------------------------------------ answering for a call

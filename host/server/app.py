@@ -57,6 +57,7 @@ class Host:
         self.servicer: WbemServicer | None = None
         self.coordinator: Coordinator | None = None
         self.calls: CallRunner | None = None
+        self.audit: AuditLog | None = None
         self.host_id = ""
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -102,7 +103,7 @@ class Host:
         limits = Limits(per_client=s.max_calls_per_client, per_host=s.max_calls_per_host,
                         retention_s=s.call_retention_seconds,
                         max_running_s=int(s.put_timeout_seconds + s.commit_timeout_seconds) + 3600)
-        audit = AuditLog(self.redis, repo.keys, self.host_id, max_entries=s.audit_max_entries)
+        self.audit = audit = AuditLog(self.redis, repo.keys, self.host_id, max_entries=s.audit_max_entries)
         self.calls = CallRunner(CallStore(self.redis, repo.keys, retention_s=limits.retention_s,
                                           max_running_s=limits.max_running_s),
                                 CallWatcher(self.redis, repo.keys.call_channel), dispatcher, self.coordinator,
@@ -144,6 +145,8 @@ class Host:
             await self.calls.stop()
         if self.coordinator is not None:
             await self.coordinator.stop()
+        if self.audit is not None:
+            await self.audit.drain()
         if self.redis is not None:
             await self.redis.aclose()
         if self.embedded is not None:

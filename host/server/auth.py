@@ -125,6 +125,8 @@ class Authenticator:
 
     def principal(self, context: grpc.aio.ServicerContext) -> str:
         """The caller's principal; Unauthenticated when credentials are required and missing or wrong."""
+        if not self.required:  # nothing to check: every caller is anonymous (credentials sent are ignored)
+            return ANONYMOUS
         token = _bearer(context)
         if token is not None:
             who = self._token_principal(token)
@@ -136,10 +138,8 @@ class Authenticator:
             names = auth.get("x509_common_name") or []
             if names:
                 return names[0].decode()
-        if self.required:
-            raise Unauthenticated("this host requires credentials: a client certificate or an "
-                                  "'authorization: Bearer <token>' header")
-        return ANONYMOUS
+        raise Unauthenticated("this host requires credentials: a client certificate or an "
+                              "'authorization: Bearer <token>' header")
 
     def _token_principal(self, token: str) -> str | None:
         digest = hashlib.sha256(token.encode()).digest()

@@ -129,7 +129,7 @@ class WbemServicer:
                 e = as_wbem_error(raw, name)
                 e.operation = e.operation or name
                 self._log(name, request, start, e)
-                await self._audit(name, request, None, e)
+                self._audit(name, request, None, e)
                 await abort(context, e)
                 return None
             finally:
@@ -137,7 +137,7 @@ class WbemServicer:
                     self._leave()
             self._log(name, request, start, None, reply)
             if not getattr(reply, "call_handle", ""):  # a semisynchronous put is recorded when it ends
-                await self._audit(name, request, reply, None)
+                self._audit(name, request, reply, None)
             return reply
         return call
 
@@ -148,13 +148,13 @@ class WbemServicer:
             set_principal(UNAUTHENTICATED)  # what the audit entry of the refusal says
             raise
 
-    async def _audit(self, name: str, request: Any, reply: Any, err: WbemError | None) -> None:
+    def _audit(self, name: str, request: Any, reply: Any, err: WbemError | None) -> None:
         """An audit entry for a write that ended here (refused, or synchronous)."""
         if name not in WRITES or self.audit is None:
             return
         malformed = isinstance(request, Malformed)
         handle = "" if malformed else getattr(request, "call_handle", "")
-        await self.audit.record(principal=current_principal(), op=name,
+        self.audit.record(principal=current_principal(), op=name,
                                 namespace="" if malformed else getattr(request, "namespace", ""),
                                 target="" if malformed or handle else _target(request, reply),
                                 flags=0 if malformed else getattr(request, "flags", 0),
@@ -178,7 +178,7 @@ class WbemServicer:
                 e.operation = e.operation or name
                 self._log(name, request, start, e)
                 if count == 0:  # it never started: no final status will record it
-                    await self._audit(name, request, None, e)
+                    self._audit(name, request, None, e)
                 await abort(context, e)
                 return
             finally:

@@ -34,6 +34,8 @@ async def test_each_synchronous_write_is_one_entry_and_reads_are_none(client, re
     _ = [o async for o in client.enum_instances("Aud_Item")]
     await client.delete_instance('Aud_Item.Id="a"')
     await client.delete_class("Aud_Item")
+    # Entries are written in the background, batched: wait for them.
+    await async_wait_for(lambda: _count(lambda: _entries(redis, key_prefix), 5), timeout=15, message="5 entries")
     got = [_brief(e) for e in await _entries(redis, key_prefix)]
     assert got == [
         ("anonymous", "PutClass", "\\\\TESTHOST\\root\\cimv2:Aud_Item", "0x0", "WBEM_S_NO_ERROR"),
