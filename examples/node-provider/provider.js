@@ -2,6 +2,7 @@
 // A wmiput provider straight against docs/provider-protocol.md (no SDK), keeping its instances in a JSON file:
 //   REDIS_URL=redis://127.0.0.1:6379/0 PREFIX=wmiput NAMESPACE='root\cimv2' PROVIDER=NodeProv STORE=./store.json \
 //   node provider.js                                   (or --redis-url=URL --prefix=P --store=FILE ...)
+// With the host's task key: TASK_KEY_FILE=./task.key (or --task-key-file=FILE).
 'use strict';
 const fs = require('fs'), os = require('os'), path = require('path'), crypto = require('crypto');
 const protobuf = require('protobufjs'), { createClient, RESP_TYPES } = require('redis');
@@ -15,6 +16,24 @@ const TASKS = `${TAG}:tasks`, WORKERS = `${TAG}:workers`, GROUP = 'workers', CLA
 const WORKER_ID = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
 const BIN = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } }; // bulk replies as Buffers: binary-safe
 const PREPARE = 1, COMMIT = 2, ABORT = 3, PUT = 4; // wmiput.v1.TaskPhase
+
+// The task key (--task-key-file / TASK_KEY_FILE, the host's --task-key-file): run only tasks the host
+// signed, sign replies (docs/provider-protocol.md §5). Trimmed of ASCII whitespace, as the host does.
+const KEY = (() => {
+  const file = opt('task-key-file', ''); if (!file) return null;
+  let k = fs.readFileSync(file), a = 0, b = k.length; const ws = (c) => [9, 10, 11, 12, 13, 32].includes(c);
+  while (a < b && ws(k[a])) a++; while (b > a && ws(k[b - 1])) b--; k = k.subarray(a, b);
+  if (k.length < 32) throw new Error(`${file}: a task key needs at least 32 bytes`);
+  return k;
+})();
+const mac = (kind, stream, payload) => crypto.createHmac('sha256', KEY)
+  .update(Buffer.concat([Buffer.from(`${kind}\0${stream}\0`), payload])).digest('hex');
+const signedBy = (kind, stream, payload, sig) => {
+  if (!KEY) return true;
+  const want = Buffer.from(mac(kind, stream, payload)), got = Buffer.from(sig === undefined ? '' : `${sig}`);
+  return got.length === want.length && crypto.timingSafeEqual(got, want);
+};
+const isReplyStream = (key) => key.startsWith(`${PREFIX}:{h|`) && key.endsWith('}:replies') && key.length < 1024;
 
 const root = Object.assign(new protobuf.Root(), { resolvePath: (_o, f) => path.join(__dirname, '../../proto', f) })
   .loadSync('wmiput/v1/provider.proto', { keepCase: true }); // with its imports: status.proto has the HRESULTs
@@ -46,8 +65,12 @@ function execute(t) { // one task against the store; throws no(...) to refuse
   fs.renameSync(`${STORE}.tmp`, STORE);
 }
 
-async function handle(redis, id, buf) {
+async function handle(redis, id, buf, sig) {
+  if (!buf || !signedBy('task', TASKS, buf, sig)) { // nobody holding the key wrote it: never run, never answered
+    console.error(`rejected entry ${id}: no task, or not signed with the task key`); return ack(redis, id);
+  }
   let t; try { t = Task.toObject(Task.decode(buf), { longs: Number, defaults: true }); } catch { return ack(redis, id) }
+  if (t.reply_to && !isReplyStream(t.reply_to)) return ack(redis, id); // replies go to a host's reply stream only
   const done = `${TAG}:done:${t.task_id}`, run = `${TAG}:run:${t.task_id}`;
   let reply = await redis.sendCommand(['GET', done], BIN); // answered before: the same reply again
   if (!reply) {
@@ -71,7 +94,8 @@ async function handle(redis, id, buf) {
     const multi = redis.multi().addCommand(['DEL', run]); // a vote is final; a failed COMMIT/ABORT is not recorded
     await (!r.hresult || voting ? multi.addCommand(['SET', done, reply, 'EX', '86400']) : multi).exec(); // (retried)
   }
-  if (t.reply_to) await redis.multi().addCommand(['XADD', t.reply_to, '*', 'reply', reply])
+  const signature = KEY ? ['sig', mac('reply', t.reply_to, reply)] : [];
+  if (t.reply_to) await redis.multi().addCommand(['XADD', t.reply_to, '*', 'reply', reply, ...signature])
     .addCommand(['EXPIRE', t.reply_to, '3600']).exec();
   return ack(redis, id);
 }
@@ -109,7 +133,8 @@ async function main() {
     }
     const entries = got.flatMap(([, list]) => list); entries.forEach(([id]) => inHand.add(id));
     for (const [id, fields] of entries) { // one at a time; one that throws stays pending, to be claimed again
-      await (fields ? handle(redis, id, field(fields, 'task')) : ack(redis, id)).catch((e) => console.error(e));
+      await (fields ? handle(redis, id, field(fields, 'task'), field(fields, 'sig')) : ack(redis, id))
+        .catch((e) => console.error(e));
       inHand.delete(id);
     }
   }

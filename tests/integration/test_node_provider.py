@@ -42,12 +42,12 @@ pytestmark = [
 class NodeProvider:
     """The node process serving "NodeProv" and its JSON store."""
 
-    def __init__(self, tmp: Path, redis_url: str, prefix: str) -> None:
+    def __init__(self, tmp: Path, redis_url: str, prefix: str, extra_env: dict[str, str] | None = None) -> None:
         self.store = tmp / "node-store.json"
         self.log = tmp / "node-provider.log"
         self.keys = Keys(prefix)
         env = {**os.environ, "REDIS_URL": redis_url, "PREFIX": prefix, "NAMESPACE": NS, "PROVIDER": "NodeProv",
-               "STORE": str(self.store), "CLAIM_IDLE_MS": "1500"}
+               "STORE": str(self.store), "CLAIM_IDLE_MS": "1500", **(extra_env or {})}
         with open(self.log, "ab") as log:
             assert NODE is not None
             self.proc = subprocess.Popen([NODE, str(EXAMPLE / "provider.js")], cwd=EXAMPLE, env=env,
@@ -323,3 +323,37 @@ async def test_a_task_left_by_a_dead_consumer_is_taken_over_and_one_another_work
     assert await redis.xlen(reply_to) == 1 and await redis.exists(node.done(task.task_id)) == 0
     assert await redis.get(node.keys.running(NS, "NodeProv", task.task_id)) == b"another-worker"
     assert set(node.items()) == {'node_item.id="t1"'}
+
+
+async def test_with_the_task_key_the_node_provider_runs_only_signed_tasks_and_signs_its_replies(
+        host_settings, tmp_path, redis_url, key_prefix, redis):
+    """The HMAC of docs/provider-protocol.md §5, implemented in another language, against the host's."""
+    import dataclasses
+
+    from host.client import WbemClient
+    from host.server.app import Host
+
+    key = tmp_path / "task.key"
+    key.write_bytes(b"node-and-host-share-this-32-byte-key!!\n")
+    h = Host(dataclasses.replace(host_settings, task_key_file=str(key)))
+    await h.start()
+    p = NodeProvider(tmp_path, redis_url, key_prefix, {"TASK_KEY_FILE": str(key)})
+    try:
+        async with await WbemClient.connect(h.target, timeout=30.0) as c:
+            await register(c, "NodeProv")
+            await c.put_class(dynamic("Node_Item", "NodeProv", prop("Id", "string", key=True), prop("Color", "string")))
+            await wait_live(c, "NodeProv")
+            assert (await c.put_instance(instance("Node_Item", Id="k1", Color="blue"))).relpath == 'Node_Item.Id="k1"'
+        assert p.items()['node_item.id="k1"']["props"] == {"Id": "k1", "Color": "blue"}
+        # A task nobody signed, even a well-formed one naming a real reply stream, is dropped unanswered.
+        reply_to = f"{key_prefix}:{{h|forger}}:replies"
+        forged = wire.ProviderTask(task_id="forged/0/put", transaction_id="forged", phase=wire.TASK_PHASE_PUT,
+                                   namespace=NS, class_name="Node_Item", provider="NodeProv", reply_to=reply_to)
+        forged.object.CopyFrom(instance("Node_Item", Id="forged", Color="blue"))
+        await redis.xadd(p.stream(), {"task": forged.SerializeToString()})
+        await _wait_drained(redis, p)
+        assert 'node_item.id="forged"' not in p.items() and await redis.xlen(reply_to) == 0
+        assert "not signed with the task key" in p.output()
+    finally:
+        p.stop()
+        await h.stop()
