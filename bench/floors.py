@@ -117,14 +117,7 @@ async def floor_a(env: Env, payload: bytes, concurrencies: list[int], count: int
                 raise RuntimeError("echo returned another payload")
 
         await _until(lambda: op(0))
-        runs = []
-        for c in concurrencies:
-            run = await drive("floor A grpc echo", op, count=count, concurrency=c,
-                              meter=env.meter(server, host=False), warmup=op, warmup_count=min(200, count))
-            run.update(scenario="floorA", payload_bytes=len(payload))
-            runs.append(run)
-            yield_line(run)
-        return runs
+        return await _each_concurrency(env, "floor A grpc echo", "floorA", op, server, concurrencies, count, payload)
     finally:
         await channel.close()
         env.stop_proc(server)
@@ -157,17 +150,24 @@ async def floor_b(env: Env, payload: bytes, concurrencies: list[int], count: int
                 slots.put_nowait(k)
 
         await _until(lambda: hop(0))
-        runs = []
-        for c in concurrencies:
-            run = await drive("floor B redis hop", hop, count=count, concurrency=c,
-                              meter=env.meter(responder, host=False), warmup=hop, warmup_count=min(200, count))
-            run.update(scenario="floorB", payload_bytes=len(payload))
-            runs.append(run)
-            yield_line(run)
-        return runs
+        return await _each_concurrency(env, "floor B redis hop", "floorB", hop, responder, concurrencies, count,
+                                       payload)
     finally:
         await r.aclose()
         env.stop_proc(responder)
+
+
+async def _each_concurrency(env: Env, label: str, scenario: str, op: Any, server: Any, concurrencies: list[int],
+                            count: int, payload: bytes) -> list[dict[str, Any]]:
+    """One run per concurrency, CPU counted for the client, Redis and the floor's server."""
+    runs = []
+    for c in concurrencies:
+        run = await drive(label, op, count=count, concurrency=c, meter=env.meter(server, host=False), warmup=op,
+                          warmup_count=min(200, count))
+        run.update(scenario=scenario, payload_bytes=len(payload))
+        runs.append(run)
+        yield_line(run)
+    return runs
 
 
 def yield_line(run: dict[str, Any]) -> None:

@@ -49,6 +49,18 @@ def _with_id(template: pb.WbemObject, key: str) -> pb.WbemObject:
     return obj
 
 
+def _puts(client: Any, template: pb.WbemObject) -> tuple[Any, Any]:
+    """The load's put of index i (a fresh key each, unique to this run) and its warm-up puts."""
+    tag = f"r{next(_runs)}"
+
+    async def op(i: int) -> None:
+        await client.put_instance(_with_id(template, f"{tag}-{i}"), WbemFlag.CREATE_OR_UPDATE)
+
+    async def warm(i: int) -> None:
+        await client.put_instance(_with_id(template, f"{tag}-w{i}"), WbemFlag.CREATE_OR_UPDATE)
+    return op, warm
+
+
 # ------------------------------------------------------------------ S1: static, depth 3
 
 
@@ -74,16 +86,7 @@ async def s1_static(env: Env, *, concurrency: int, count: int, depth: int = 3, p
                     label: str = "S1 static put", family: str = "S1") -> dict[str, Any]:
     assert env.client is not None
     leaf = await static_classes(env, depth, props, family)
-    template = _template(leaf, props)
-    tag = f"r{next(_runs)}"
-    client = env.client
-
-    async def op(i: int) -> None:
-        await client.put_instance(_with_id(template, f"{tag}-{i}"), WbemFlag.CREATE_OR_UPDATE)
-
-    async def warm(i: int) -> None:
-        await client.put_instance(_with_id(template, f"{tag}-w{i}"), WbemFlag.CREATE_OR_UPDATE)
-
+    op, warm = _puts(env.client, _template(leaf, props))
     run = await drive(label, op, count=count, concurrency=concurrency, meter=env.meter(),
                       warmup=warm, warmup_count=min(50, count))
     run.update(scenario="S1", depth=depth, props=props)
@@ -188,16 +191,7 @@ async def s2_provider(env: Env, *, concurrency: int, count: int, depth: int = 3,
                       label: str = "S2 provider put") -> dict[str, Any]:
     assert env.client is not None
     leaf, workers = await provider_chain(env, depth, props)
-    template = _template(leaf, props)
-    tag = f"r{next(_runs)}"
-    client = env.client
-
-    async def op(i: int) -> None:
-        await client.put_instance(_with_id(template, f"{tag}-{i}"), WbemFlag.CREATE_OR_UPDATE)
-
-    async def warm(i: int) -> None:
-        await client.put_instance(_with_id(template, f"{tag}-w{i}"), WbemFlag.CREATE_OR_UPDATE)
-
+    op, warm = _puts(env.client, _template(leaf, props))
     run = await drive(label, op, count=count, concurrency=concurrency, meter=env.meter(*workers),
                       warmup=warm, warmup_count=min(20, count))
     run.update(scenario="S2", depth=depth, props=props, workers=len(workers), task_hops=2 * depth)
