@@ -109,6 +109,7 @@ async def redis(redis_url: str) -> AsyncIterator[AsyncRedis]:
 from host.client import WbemClient  # noqa: E402
 from host.config import Settings  # noqa: E402
 from host.server.app import Host  # noqa: E402
+from tests.helpers import serving  # noqa: E402
 
 
 @pytest.fixture
@@ -119,12 +120,8 @@ def host_settings(redis_url: str, key_prefix: str) -> Settings:
 
 @pytest.fixture
 async def host(host_settings: Settings) -> AsyncIterator[Host]:
-    h = Host(host_settings)
-    await h.start()
-    try:
+    async with serving(host_settings) as h:
         yield h
-    finally:
-        await h.stop()
 
 
 @pytest.fixture

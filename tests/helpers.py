@@ -6,9 +6,10 @@ Tests synchronise only through these (never a bare ``sleep`` to "give it time").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -131,3 +132,15 @@ def ld(field: int, payload: bytes) -> bytes:
 def vi(field: int, n: int) -> bytes:
     """A varint field."""
     return varint(field << 3) + varint(n)
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Any) -> AsyncIterator[Any]:
+    """An in-process host (host.server.app.Host) with these settings, stopped on the way out."""
+    from host.server.app import Host
+    h = Host(settings)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()

@@ -16,6 +16,7 @@ import trustme
 from host.client import Credentials, WbemClient, WbemError, WbemFlag, instance
 from host.config import Settings
 from host.server.app import Host
+from tests.helpers import serving
 
 ALICE = "alice-token-0123456789abcdef"
 BOB = "bob-token-0123456789abcdef"
@@ -62,28 +63,19 @@ def pki(tmp_path: Path) -> Pki:
                tokens=tokens)
 
 
-async def _serving(settings: Settings) -> AsyncIterator[Host]:
-    h = Host(settings)
-    await h.start()
-    try:
-        yield h
-    finally:
-        await h.stop()
-
-
 @pytest.fixture
 async def secured(host_settings: Settings, pki: Pki) -> AsyncIterator[Host]:
     """TLS and bearer tokens."""
-    async for h in _serving(dataclasses.replace(host_settings, tls_cert=str(pki.server_cert),
-                                                tls_key=str(pki.server_key), tokens_file=str(pki.tokens))):
+    async with serving(dataclasses.replace(host_settings, tls_cert=str(pki.server_cert),
+                                           tls_key=str(pki.server_key), tokens_file=str(pki.tokens))) as h:
         yield h
 
 
 @pytest.fixture
 async def mutual(host_settings: Settings, pki: Pki) -> AsyncIterator[Host]:
     """Mutual TLS: client certificates from the CA."""
-    async for h in _serving(dataclasses.replace(host_settings, tls_cert=str(pki.server_cert),
-                                                tls_key=str(pki.server_key), tls_client_ca=str(pki.ca))):
+    async with serving(dataclasses.replace(host_settings, tls_cert=str(pki.server_cert),
+                                           tls_key=str(pki.server_key), tls_client_ca=str(pki.ca))) as h:
         yield h
 
 
