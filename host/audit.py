@@ -21,7 +21,7 @@ log = logs.get("wmiput.audit")
 
 # The operations that write; the asynchronous and semisynchronous ones are recorded at their end.
 WRITES = frozenset({"PutClass", "PutInstance", "DeleteClass", "DeleteInstance", "PutClassAsync",
-                    "PutInstanceAsync", "PutAsync", "CancelAsyncCall"})
+                    "PutInstanceAsync", "PutAsync", "CancelAsyncCall", "SetNamespaceSecurity"})
 
 
 class AuditLog:

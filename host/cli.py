@@ -50,6 +50,10 @@ examples:
   wmiput put-instance Vendor_SSD Id=disk2 --async  # progress of each level, then the path
   wmiput put-instance Vendor_SSD Id=disk3 --return-immediately   # prints a call handle
   wmiput call-status HANDLE --wait-ms 5000       # GetCallStatus (+ GetResultString)
+  wmiput security show                           # who may do what here (GetNamespaceSecurity)
+  wmiput security grant alice PartialWrite,ProviderWrite
+  wmiput security deny bob FullWrite             # a deny wins over any allow
+  wmiput security rights                         # what the caller may do here
 """
 
 
@@ -189,6 +193,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     pv = sub.add_parser("providers", help="registered providers, their live workers and backlog")
     _target(pv)
+
+    sc = sub.add_parser("security", help="namespace security: show, grant, deny, revoke, protect (needs "
+                        "ReadSecurity / EditSecurity on the namespace)",
+                        description="A namespace's security descriptor (__SystemSecurity). Rights are named "
+                        "Enable, MethodExecute, FullWrite, PartialWrite, ProviderWrite, RemoteAccess, "
+                        "Subscribe, Publish, ReadSecurity, EditSecurity (or 'all', or a number), joined by "
+                        "commas. Trustees are principals or the groups 'Everyone' and 'Authenticated Users'. "
+                        "Changes are read-modify-write, retried if another change lands in between.")
+    ssub = sc.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ss = ssub.add_parser("show", help="the namespace's own entries, those it inherits, and its version")
+    ss.add_argument("--json", dest="as_json", action="store_true", help="print the response as proto JSON")
+    _target(ss)
+    for verb, what in (("grant", "allows"), ("deny", "denies")):
+        g = ssub.add_parser(verb, help=f"add an entry that {what} rights to a trustee")
+        g.add_argument("trustee")
+        g.add_argument("rights", help="e.g. Enable,RemoteAccess,PartialWrite")
+        g.add_argument("--this-namespace-only", action="store_true",
+                       help="do not apply the entry to child namespaces")
+        _target(g)
+    rv = ssub.add_parser("revoke", help="remove every entry of a trustee")
+    rv.add_argument("trustee")
+    _target(rv)
+    for verb, what in (("protect", "stop inheriting the parent's entries"),
+                       ("inherit", "inherit the parent's entries again")):
+        _target(ssub.add_parser(verb, help=what))
+    sj = ssub.add_parser("set", help="replace the descriptor with one from a proto JSON file (NamespaceSecurity)")
+    sj.add_argument("json_file", metavar="FILE")
+    _target(sj)
+    _target(ssub.add_parser("rights", help="the rights the caller holds (GetCallerAccessRights)"))
 
     ns = sub.add_parser("create-namespace", help="create a namespace (puts a __NAMESPACE instance in the parent)")
     ns.add_argument("name", help="the new namespace's name, e.g. test")
@@ -354,10 +387,70 @@ async def _run(a: argparse.Namespace) -> int:
             widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
             for r in rows:
                 print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        elif a.command == "security":
+            return await _security(c, a)
         elif a.command == "create-namespace":
             await c.create_namespace(a.name, parent=a.parent)
             print(f"{a.parent}\\{a.name}")
     return 0
+
+
+async def _security(c: WbemClient, a: argparse.Namespace) -> int:
+    from host.access import rights
+    from wmiput.v1 import security_pb2 as sec
+    if a.action == "rights":
+        r = await c.caller_access_rights()
+        print(f"{r.principal}: {rights.describe(r.access_mask)} (0x{r.access_mask:x})"
+              + (" - administrator" if r.administrator else ""))
+        return 0
+    if a.action == "show":
+        r = await c.get_namespace_security()
+        if a.as_json:
+            print(json_format.MessageToJson(r))
+            return 0
+        print(f"{r.namespace} (version {r.version}{', protected' if r.security.protected else ''})")
+        for e in r.security.entries:
+            print(f"  {_ace_text(e)}")
+        for i in r.inherited:
+            print(f"  {_ace_text(i.entry)}  (inherited from {i.from_namespace})")
+        return 0
+    if a.action == "set":
+        with open(a.json_file) as f:
+            sd = json_format.Parse(f.read(), sec.NamespaceSecurity())
+        print(f"version {await c.set_namespace_security(sd)}")
+        return 0
+    try:
+        mask = rights.parse_rights(a.rights) if a.action in ("grant", "deny") else 0
+    except ValueError as e:
+        raise SystemExit(f"security {a.action}: {e}") from None
+    for _ in range(5):  # read-modify-write; another change in between means read again
+        r = await c.get_namespace_security()
+        sd = r.security
+        if a.action in ("grant", "deny"):
+            sd.entries.append(sec.AccessEntry(
+                trustee=a.trustee, access_mask=mask, inherit=not a.this_namespace_only,
+                ace_type=sec.ACE_TYPE_ACCESS_ALLOWED if a.action == "grant" else sec.ACE_TYPE_ACCESS_DENIED))
+        elif a.action == "revoke":
+            kept = [e for e in sd.entries if e.trustee != a.trustee]
+            del sd.entries[:]
+            sd.entries.extend(kept)
+        else:
+            sd.protected = a.action == "protect"
+        try:
+            print(f"version {await c.set_namespace_security(sd, expected_version=r.version)}")
+            return 0
+        except WbemError as e:
+            if e.name != "WBEM_E_INVALID_OPERATION":
+                raise
+    raise WbemError("WBEM_E_INVALID_OPERATION", "the namespace's security kept changing; try again")
+
+
+def _ace_text(e: Any) -> str:
+    from host.access import rights
+    from wmiput.v1 import security_pb2 as sec
+    kind = "deny " if e.ace_type == sec.ACE_TYPE_ACCESS_DENIED else "allow"
+    scope = "" if e.inherit else "  [this namespace only]"
+    return f"{kind} {e.trustee}: {rights.describe(e.access_mask)}{scope}"
 
 
 async def _follow(call: AsyncCall) -> int:

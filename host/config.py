@@ -11,6 +11,8 @@ import socket
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from host.access.policy import AccessSettings
+from host.access.rights import parse_rights
 from host.model.classes import Limits
 from host.server.auth import AuthSettings
 
@@ -31,6 +33,13 @@ class Settings:
                               "token's when one is sent too", "FILE")
     tokens_file: str = _opt("", "bearer tokens: lines '<principal> <token>'; with tokens or client certificates "
                             "configured, every call must authenticate (WBEM_E_ACCESS_DENIED otherwise)", "FILE")
+    admins: str = _opt("", "principals (comma-separated) that hold every right in every namespace, as the local "
+                       "Administrators do on Windows; they set the others' rights (SetNamespaceSecurity)", "NAMES")
+    default_rights: str = _opt("Enable,MethodExecute,FullWrite,ProviderWrite,RemoteAccess",
+                               "what 'Authenticated Users' may do in root and (by inheritance) every namespace "
+                               "until root's security is set: rights by name or a number", "RIGHTS")
+    security_cache_ms: int = _opt(1000, "how long a host trusts its copy of the namespace security descriptors; "
+                                  "other hosts' changes apply within this time", "MS")
     task_key_file: str = _opt("", "a secret (32+ bytes) shared with the workers: tasks are signed with it and "
                               "replies checked, so nobody else with access to Redis can pose as the host or a "
                               "worker", "FILE")
@@ -74,6 +83,15 @@ class Settings:
     def auth(self) -> AuthSettings:
         return AuthSettings(tls_cert=self.tls_cert, tls_key=self.tls_key, tls_client_ca=self.tls_client_ca,
                             tokens_file=self.tokens_file)
+
+    def access(self, authenticated: bool) -> AccessSettings:
+        try:
+            default = parse_rights(self.default_rights)
+        except ValueError as e:
+            raise ValueError(f"--default-rights: {e}") from None
+        admins = frozenset(a.strip() for a in self.admins.split(",") if a.strip())
+        return AccessSettings(enabled=authenticated, admins=admins, default_rights=default,
+                              cache_ms=self.security_cache_ms)
 
     def limits(self) -> Limits:
         return Limits(max_identifier=self.max_identifier_chars, max_properties=self.max_properties,

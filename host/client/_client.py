@@ -17,6 +17,8 @@ from host.server.status import HRESULT_KEY
 from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import calls_pb2_grpc as calls_grpc
 from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import security_pb2 as sec
+from wmiput.v1 import security_pb2_grpc as sec_grpc
 from wmiput.v1 import services_pb2 as api
 from wmiput.v1 import services_pb2_grpc as api_grpc
 from wmiput.v1 import status_pb2
@@ -71,6 +73,7 @@ class WbemClient:
         self.stub = api_grpc.WbemServiceStub(channel)
         self.call_stub = self.stub
         self.call_result_stub = calls_grpc.WbemCallResultServiceStub(channel)
+        self.security_stub = sec_grpc.NamespaceSecurityServiceStub(channel)
 
     @classmethod
     async def connect(cls, target: str = DEFAULT_TARGET, *, namespace: str = "root\\cimv2",
@@ -218,3 +221,23 @@ class WbemClient:
         """Create parent\\name the WMI way: put an instance of __NAMESPACE in the parent."""
         from host.client._objects import instance
         return await self.put_instance(instance("__NAMESPACE", Name=name), namespace=parent)
+
+    # -- namespace security (__SystemSecurity)
+
+    async def get_namespace_security(self, *, namespace: str | None = None) -> sec.GetNamespaceSecurityResponse:
+        """The namespace's own descriptor, what it inherits, and its version (needs ReadSecurity)."""
+        return await self._unary(self.security_stub.GetNamespaceSecurity,
+                                 sec.GetNamespaceSecurityRequest(namespace=self._ns(namespace)))
+
+    async def set_namespace_security(self, security: sec.NamespaceSecurity, *, namespace: str | None = None,
+                                     expected_version: int | None = None) -> int:
+        """Replace the namespace's own descriptor (needs EditSecurity); the new version.
+        With `expected_version`, only if nobody changed it since (else WBEM_E_INVALID_OPERATION)."""
+        r = await self._unary(self.security_stub.SetNamespaceSecurity, sec.SetNamespaceSecurityRequest(
+            namespace=self._ns(namespace), security=security, expected_version=expected_version))
+        return int(r.version)
+
+    async def caller_access_rights(self, *, namespace: str | None = None) -> sec.GetCallerAccessRightsResponse:
+        """The rights this caller holds in the namespace (__SystemSecurity::GetCallerAccessRights)."""
+        return await self._unary(self.security_stub.GetCallerAccessRights,
+                                 sec.GetCallerAccessRightsRequest(namespace=self._ns(namespace)))

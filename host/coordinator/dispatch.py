@@ -3,6 +3,8 @@ level: a transaction over its providers, topmost first, with the repository for 
 
 from __future__ import annotations
 
+from host.access import rights
+from host.access.policy import NamespaceAccess
 from host.calls.control import CallControl
 from host.coordinator.registry import ProviderRegistry
 from host.coordinator.transactions import Coordinator
@@ -17,10 +19,32 @@ from wmiput.v1 import provider_pb2 as wire
 
 
 class Dispatcher:
-    def __init__(self, repo: Repository, registry: ProviderRegistry, coordinator: Coordinator) -> None:
+    def __init__(self, repo: Repository, registry: ProviderRegistry, coordinator: Coordinator,
+                 access: NamespaceAccess | None = None) -> None:
         self.repo = repo
         self.registry = registry
         self.coordinator = coordinator
+        self.access = access
+
+    async def authorize_instance(self, principal: str, ns: str, schema: Schema, class_name: str,
+                                 provider_backed: bool, operation: str) -> None:
+        """WBEM_E_ACCESS_DENIED unless the caller may write this kind of instance here."""
+        if self.access is None or self.access.is_admin(principal):
+            return
+        need, what = rights.instance_write([c.class_name for c in schema.chain(class_name)], provider_backed)
+        await self.access.require(principal, ns, need, operation, f"{class_name}: {what}")
+
+    async def instance_write_right(self, principal: str, namespace: str, class_name: str, operation: str) -> None:
+        """The same check before an asynchronous put starts, from the schema as this host knows it
+        (the put checks again when it runs)."""
+        if self.access is None or self.access.is_admin(principal):
+            return
+        ns = await self.repo.resolve_namespace(namespace, operation)
+        schema = await self.repo.schema(ns)
+        if schema.get(class_name) is None:
+            return  # the put itself reports the missing class
+        provider_backed = any(lv.provider for lv in self.registry.chain_levels(schema, class_name))
+        await self.authorize_instance(principal, ns, schema, class_name, provider_backed, operation)
 
     async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int, ctx: pb.Context | None,
                            caller: wire.Caller, control: CallControl | None = None) -> PutResult:
@@ -41,6 +65,7 @@ class Dispatcher:
             except WbemError:
                 pass
             if guess is not None and not providers and control is None:
+                await self.authorize_instance(caller.principal, ns, schema, plan.class_name, False, "PutInstance")
                 try:
                     return await self._put_static(ns, schema, plan, len(schema.chain(plan.class_name)),
                                                   obj, flags, ctx, None)
@@ -55,6 +80,8 @@ class Dispatcher:
         else:
             plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
         levels = await self.registry.levels(ns, schema, plan.class_name, heartbeats=dict(zip(providers, beats, strict=True)))
+        await self.authorize_instance(caller.principal, ns, schema, plan.class_name,
+                                      any(lv.provider for lv in levels), "PutInstance")
         if not any(lv.provider for lv in levels):
             return await self._put_static(ns, schema, plan, len(levels), obj, flags, ctx, control)
         view = instances.instance_view(plan.record, schema, server=self.repo.server, namespace=ns)

@@ -22,6 +22,8 @@ Layout, with P the configured prefix (default "wmiput") and every name lower-cas
     P:{tx|<id>}:replies              stream  the providers' replies, readable by whichever host adopts it
     P:{meta}:tx:active               zset    transaction id -> lease deadline (ms): what recovery scans
     P:{meta}:audit                   stream  one entry per write: principal, op, target, flags, result
+    P:{meta}:security                hash    namespace -> its own security descriptor (NamespaceSecurity bytes)
+    P:{meta}:security:version        hash    namespace -> version of that descriptor (optimistic updates)
 
 Hash tags ({...}) decide the Redis Cluster slot. An instance's record, version and class
 membership share one tag, so a single-instance write is one atomic step in one slot, and the
@@ -54,6 +56,14 @@ class Keys:
     @property
     def layout(self) -> str:
         return f"{self.prefix}:{{meta}}:layout"
+
+    @property
+    def security(self) -> str:
+        return f"{self.prefix}:{{meta}}:security"
+
+    @property
+    def security_versions(self) -> str:
+        return f"{self.prefix}:{{meta}}:security:version"
 
     # -- schema of a namespace
     def _s(self, ns: str) -> str:

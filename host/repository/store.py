@@ -475,6 +475,18 @@ class Repository:
                             operation=operation)
         return p
 
+    def namespace_of(self, namespace: str, path_text: str, operation: str) -> tuple[str, paths.ObjectPath]:
+        """The namespace a path names (normalized text; the request's when the path names none),
+        and the parsed path."""
+        path = self._parse(path_text, operation)
+        return self.namespace_text(path.namespace or namespace), path
+
+    @staticmethod
+    def namespace_text(name: str) -> str:
+        """A namespace name in normal form ('root/cimv2' -> 'root\\cimv2'; '' -> the default);
+        WBEM_E_INVALID_NAMESPACE if it cannot be one."""
+        return Repository._ns_text(name)
+
     async def get_object(self, namespace: str, path_text: str) -> pb.WbemObject:
         path = self._parse(path_text, "GetObject")
         ns = await self._namespace(path.namespace or namespace, "GetObject")
@@ -515,6 +527,8 @@ class Repository:
         doomed = [n for n in await self.namespaces() if n.lower() == ns.lower() or n.lower().startswith(ns.lower() + "\\")]
         if doomed:
             await self.redis.hdel(self.keys.namespaces, *[n.lower() for n in doomed])
+            # A namespace created again under the same name starts with no security of its own.
+            await self.redis.hdel(self.keys.security, *[n.lower() for n in doomed])
         for n in doomed:
             # Deleting the classes through the change log (not the keys) keeps the schema version
             # rising, so every host's cache sees them go even if the namespace is created again.

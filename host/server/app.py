@@ -19,6 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from host import logs
+from host.access.policy import NamespaceAccess
 from host.audit import AuditLog
 from host.calls.runner import CallRunner, Limits
 from host.calls.store import CallStore
@@ -74,6 +75,7 @@ class Host:
             auth = Authenticator(s.auth())
             auth.check_listen(s.listen)
             signer = Signer.from_file(s.task_key_file)
+            access_settings = s.access(auth.required)
         except (OSError, ValueError) as e:
             raise RuntimeError(f"security settings: {e}") from None
         url = s.redis_url
@@ -99,7 +101,10 @@ class Host:
         self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", hard),
                                                ("grpc.max_send_message_length", hard),
                                                ("grpc.so_reuseport", 0)])
-        dispatcher = Dispatcher(repo, registry, self.coordinator)
+        access = NamespaceAccess(self.redis, repo.keys, access_settings)
+        if auth.required and not access_settings.admins:
+            log.warning("no --admins: nobody can change namespace security (SetNamespaceSecurity)")
+        dispatcher = Dispatcher(repo, registry, self.coordinator, access)
         limits = Limits(per_client=s.max_calls_per_client, per_host=s.max_calls_per_host,
                         retention_s=s.call_retention_seconds,
                         max_running_s=int(s.put_timeout_seconds + s.commit_timeout_seconds) + 3600)
@@ -111,7 +116,7 @@ class Host:
                                 audit=audit)
         self.calls.start()
         self.servicer = WbemServicer(repo, dispatcher, self.calls, max_message_bytes=s.max_message_bytes,
-                                     host_id=self.host_id, auth=auth, audit=audit)
+                                     host_id=self.host_id, auth=auth, audit=audit, access=access)
         self.server.add_generic_rpc_handlers(self.servicer.handlers())
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -124,7 +129,7 @@ class Host:
         for svc in ("", *(svc.full_name for svc in SERVICES)):
             await self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
         log.info("host serving", listen=self.target, namespaces=await repo.namespaces(), prefix=s.prefix,
-                 security=auth.describe())
+                 security=auth.describe(), admins=sorted(access_settings.admins) if auth.required else "everyone")
 
     async def stop(self) -> None:
         """Answer new calls WBEM_E_SHUTTING_DOWN, let in-flight ones finish within the grace period,

@@ -66,6 +66,8 @@ def read_tokens(path: str) -> dict[bytes, str]:
         if len(parts) != 2:
             raise ValueError(f"{path}:{n}: expected '<principal> <token>'")
         principal, token = parts
+        if principal == "Everyone":
+            raise ValueError(f"{path}:{n}: 'Everyone' names a group in namespace security; choose another name")
         if len(token) < 16:
             raise ValueError(f"{path}:{n}: the token of {principal} is shorter than 16 characters")
         out[hashlib.sha256(token.encode()).digest()] = principal

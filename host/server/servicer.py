@@ -16,6 +16,9 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from host import logs
+from host.access import rights
+from host.access.policy import AccessSettings, NamespaceAccess
+from host.access.rights import Right
 from host.audit import WRITES, AuditLog
 from host.calls import events
 from host.calls.runner import CallRunner
@@ -29,13 +32,14 @@ from host.server.status import abort
 from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import provider_pb2 as wire
+from wmiput.v1 import security_pb2 as sec
 from wmiput.v1 import services_pb2 as api
 
 SERVICE = api.DESCRIPTOR.services_by_name["WbemService"]
 CALL_RESULT_SERVICE = calls.DESCRIPTOR.services_by_name["WbemCallResultService"]
-SERVICES = (SERVICE, CALL_RESULT_SERVICE)
-# Until the front door authenticates callers (issue 6), every caller is this principal, and
-# a "client" (for the per-client call limit) is the principal at one peer address.
+SECURITY_SERVICE = sec.DESCRIPTOR.services_by_name["NamespaceSecurityService"]
+SERVICES = (SERVICE, CALL_RESULT_SERVICE, SECURITY_SERVICE)
+# A "client" (for the per-client call limit) is the principal at one peer address.
 Ctx = grpc.aio.ServicerContext
 log = logs.get("wmiput.host")
 MAX_CONTEXT_VALUES = 256
@@ -63,9 +67,11 @@ def _decoder(cls: type[Message], limit: int, operation: str) -> Callable[[bytes]
 
 class WbemServicer:
     def __init__(self, repo: Repository, dispatcher: Dispatcher, runner: CallRunner, *, max_message_bytes: int,
-                 host_id: str, auth: Authenticator | None = None, audit: AuditLog | None = None) -> None:
+                 host_id: str, auth: Authenticator | None = None, audit: AuditLog | None = None,
+                 access: NamespaceAccess | None = None) -> None:
         self.auth = auth or Authenticator(AuthSettings())
         self.audit = audit
+        self.access = access or NamespaceAccess(repo.redis, repo.keys, AccessSettings())
         self.repo = repo
         self.dispatcher = dispatcher
         self.runner = runner
@@ -204,8 +210,29 @@ class WbemServicer:
 
     # -- the calls
 
+    async def _require(self, namespace: str, need: int, operation: str, what: str = "") -> str:
+        """The namespace in normal form, once the caller is known to hold `need` there
+        (WBEM_E_ACCESS_DENIED otherwise)."""
+        ns = self.repo.namespace_text(namespace)
+        principal = current_principal()
+        if not self.access.is_admin(principal):
+            await self.access.require(principal, ns, need, operation, what)
+        return ns
+
+    async def _authorize_put(self, r: Any, operation: str) -> None:
+        """The rights an asynchronous put needs, checked before it starts (an asynchronous put is checked
+        again when it runs, against the schema it then finds)."""
+        if self.access.is_admin(current_principal()):
+            return
+        if operation == "PutClassAsync" or (operation == "PutAsync" and r.object.genus == pb.GENUS_CLASS):
+            await self._require(r.namespace, rights.USE | Right.FULL_WRITE_REP, operation, "a class")
+            return
+        await self._require(r.namespace, rights.USE, operation)
+        await self.dispatcher.instance_write_right(current_principal(), r.namespace, r.object.class_name, operation)
+
     async def PutClass(self, r: api.PutClassRequest, ctx: Ctx) -> api.PutClassResponse:
         _need_object(r, "PutClass")
+        await self._require(r.namespace, rights.USE | Right.FULL_WRITE_REP, "PutClass", "a class")
         if r.flags & WbemFlag.RETURN_IMMEDIATELY:
             return api.PutClassResponse(call_handle=await self._start(r, "PutClass", events.SEMISYNC, ctx))
         res = await self.repo.put_class(r.namespace, r.object, r.flags)
@@ -213,7 +240,10 @@ class WbemServicer:
 
     async def PutInstance(self, r: api.PutInstanceRequest, ctx: Ctx) -> api.PutInstanceResponse:
         _need_object(r, "PutInstance")
+        await self._require(r.namespace, rights.USE, "PutInstance")  # the dispatcher checks the write right
         if r.flags & WbemFlag.RETURN_IMMEDIATELY:
+            await self.dispatcher.instance_write_right(current_principal(), r.namespace, r.object.class_name,
+                                                       "PutInstance")
             return api.PutInstanceResponse(call_handle=await self._start(r, "PutInstance", events.SEMISYNC, ctx))
         caller = wire.Caller(principal=current_principal(), host=self.host_id)
         res = await self.dispatcher.put_instance(r.namespace, r.object, r.flags,
@@ -221,6 +251,7 @@ class WbemServicer:
         return api.PutInstanceResponse(path=res.path, relpath=res.relpath)
 
     async def ListProviders(self, r: api.ListProvidersRequest, ctx: Ctx) -> api.ListProvidersResponse:
+        await self._require(r.namespace, rights.USE, "ListProviders")
         ns = await self.repo.resolve_namespace(r.namespace, "ListProviders")
         schema = await self.repo.schema(ns)
         return api.ListProvidersResponse(providers=await self.dispatcher.registry.describe(ns, schema))
@@ -228,19 +259,25 @@ class WbemServicer:
     async def GetObject(self, r: api.GetObjectRequest, ctx: Ctx) -> api.GetObjectResponse:
         if not r.path:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "the object path is empty", parameter_info="strObjectPath")
+        await self._require(self.repo.namespace_of(r.namespace, r.path, "GetObject")[0], rights.USE, "GetObject")
         return api.GetObjectResponse(object=await self.repo.get_object(r.namespace, r.path))
 
     async def DeleteClass(self, r: api.DeleteClassRequest, ctx: Ctx) -> api.DeleteClassResponse:
+        await self._require(r.namespace, rights.USE | Right.FULL_WRITE_REP, "DeleteClass", "a class")
         n, i = await self.repo.delete_class(r.namespace, r.class_name, r.flags)
         return api.DeleteClassResponse(classes_deleted=n, instances_deleted=i)
 
     async def DeleteInstance(self, r: api.DeleteInstanceRequest, ctx: Ctx) -> api.DeleteInstanceResponse:
         if not r.path:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "the object path is empty", parameter_info="strObjectPath")
+        ns, path = self.repo.namespace_of(r.namespace, r.path, "DeleteInstance")
+        await self._require(ns, rights.USE, "DeleteInstance")
+        await self.dispatcher.instance_write_right(current_principal(), ns, path.class_name, "DeleteInstance")
         return api.DeleteInstanceResponse(path=await self.repo.delete_instance(r.namespace, r.path))
 
     async def CreateClassEnum(self, r: api.CreateClassEnumRequest, ctx: Ctx
                               ) -> AsyncIterator[api.CreateClassEnumResponse]:
+        await self._require(r.namespace, rights.USE, "CreateClassEnum")
         async for o in self.repo.enum_classes(r.namespace, r.superclass, r.flags):
             yield api.CreateClassEnumResponse(object=o)
 
@@ -248,6 +285,7 @@ class WbemServicer:
                                  ) -> AsyncIterator[api.CreateInstanceEnumResponse]:
         if not r.class_name:
             raise WbemError("WBEM_E_INVALID_PARAMETER", "no class given", parameter_info="strFilter")
+        await self._require(r.namespace, rights.USE, "CreateInstanceEnum")
         async for o in self.repo.enum_instances(r.namespace, r.class_name, r.flags):
             yield api.CreateInstanceEnumResponse(object=o)
 
@@ -263,6 +301,7 @@ class WbemServicer:
     async def _events(self, r: Any, op: str, flavour: str, ctx: Ctx,
                       wrap: Callable[..., Any], async_context: bytes = b"") -> AsyncIterator[Any]:
         _need_object(r, op)
+        await self._authorize_put(r, op)
         handle = await self._start(r, op, flavour, ctx, async_context)
         yield wrap(event=events.accepted(handle, op, flavour, async_context))
         async for e in self.runner.follow(handle, current_principal(), _client(ctx), 0, op, owner_checked=True):
@@ -322,6 +361,33 @@ class WbemServicer:
                         "none; GetResultObject serves GetObject)", operation="GetResultObject")
 
 
+    # -- namespace security (__SystemSecurity)
+
+    async def GetNamespaceSecurity(self, r: sec.GetNamespaceSecurityRequest, ctx: Ctx
+                                   ) -> sec.GetNamespaceSecurityResponse:
+        await self._require(r.namespace, rights.USE | Right.READ_CONTROL, "GetNamespaceSecurity")
+        ns = await self.repo.resolve_namespace(r.namespace, "GetNamespaceSecurity")
+        own, version, inherited = await self.access.get(ns)
+        return sec.GetNamespaceSecurityResponse(namespace=ns, security=own, inherited=inherited, version=version)
+
+    async def SetNamespaceSecurity(self, r: sec.SetNamespaceSecurityRequest, ctx: Ctx
+                                   ) -> sec.SetNamespaceSecurityResponse:
+        await self._require(r.namespace, rights.USE | Right.WRITE_DAC, "SetNamespaceSecurity")
+        ns = await self.repo.resolve_namespace(r.namespace, "SetNamespaceSecurity")
+        version = await self.access.set(ns, r.security, r.expected_version if r.HasField("expected_version") else None,
+                                        "SetNamespaceSecurity")
+        log.info("namespace security changed", namespace=ns, by=current_principal(), version=version,
+                 entries=len(r.security.entries), protected=r.security.protected)
+        return sec.SetNamespaceSecurityResponse(version=version)
+
+    async def GetCallerAccessRights(self, r: sec.GetCallerAccessRightsRequest, ctx: Ctx
+                                    ) -> sec.GetCallerAccessRightsResponse:
+        ns = await self.repo.resolve_namespace(r.namespace, "GetCallerAccessRights")
+        principal = current_principal()
+        return sec.GetCallerAccessRightsResponse(access_mask=await self.access.rights(principal, ns),
+                                                 principal=principal, administrator=self.access.is_admin(principal))
+
+
 def _raise_failure(rec: Any) -> None:
     """A call-result method on a failed call fails with the call's own error (and error object)."""
     if rec.hresult & 0x80000000:
@@ -335,7 +401,8 @@ def _client(ctx: Ctx) -> str:
 
 
 def _module_of(descriptor: Any) -> Any:
-    return {"wmiput/v1/services.proto": api, "wmiput/v1/calls.proto": calls}[descriptor.file.name]
+    return {"wmiput/v1/services.proto": api, "wmiput/v1/calls.proto": calls,
+            "wmiput/v1/security.proto": sec}[descriptor.file.name]
 
 
 def _target(request: Any, reply: Any) -> str:
