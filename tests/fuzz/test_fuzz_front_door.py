@@ -59,6 +59,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from host import logs
+from host.access.rights import check_descriptor
 from host.client import WbemClient, error_from_rpc, instance, prop, qualifier, to_dict, wmi_class
 from host.errors import HResult, WbemError
 from host.flags import ALLOWED, WbemFlag, check_flags
@@ -73,6 +74,7 @@ from tests.helpers import redis_snapshot
 from tests.helpers import vi as _vi
 from wmiput.v1 import calls_pb2 as calls
 from wmiput.v1 import object_pb2 as pb
+from wmiput.v1 import security_pb2 as sec
 from wmiput.v1 import services_pb2 as api
 from wmiput.v1 import status_pb2
 
@@ -93,9 +95,10 @@ USER_LOWER = {TARGET.lower(), CHILD.lower()}
 CLASSES = {"root": SYSTEM_LOWER, "root\\cimv2": SYSTEM_LOWER | USER_LOWER}
 EXISTING_LOWER = SYSTEM_LOWER | USER_LOWER
 
-# Every method of both services, from the contract itself.
-_SERVICES = (api.DESCRIPTOR.services_by_name["WbemService"], calls.DESCRIPTOR.services_by_name["WbemCallResultService"])
-_MODULES = {"wmiput/v1/services.proto": api, "wmiput/v1/calls.proto": calls}
+# Every method of every service, from the contract itself.
+_SERVICES = (api.DESCRIPTOR.services_by_name["WbemService"], calls.DESCRIPTOR.services_by_name["WbemCallResultService"],
+             sec.DESCRIPTOR.services_by_name["NamespaceSecurityService"])
+_MODULES = {"wmiput/v1/services.proto": api, "wmiput/v1/calls.proto": calls, "wmiput/v1/security.proto": sec}
 METHODS: dict[str, tuple[str, type[Message], type[Message], bool]] = {
     m.name: (f"/{svc.full_name}/{m.name}", getattr(_MODULES[m.input_type.file.name], m.input_type.name),
              getattr(_MODULES[m.output_type.file.name], m.output_type.name), m.server_streaming)
@@ -105,7 +108,7 @@ ASYNC_PUTS = ("PutInstanceAsync", "PutClassAsync", "PutAsync")
 # Methods that change nothing when they succeed; any other success is checked (semisynchronous and
 # asynchronous puts must end failed) or is a violation (a delete, a cancel, a synchronous put).
 READ_ONLY = {"GetObject", "CreateClassEnum", "CreateInstanceEnum", "ListProviders", "AttachCall",
-             "GetCallStatus", "GetResultString", "GetResultObject"}
+             "GetCallStatus", "GetResultString", "GetResultObject", "GetNamespaceSecurity", "GetCallerAccessRights"}
 F = WbemFlag
 
 
@@ -230,6 +233,14 @@ def must_fail(method: str, data: bytes) -> bool:
             return True
         # A class with instances: only ours, and never naming the one that exists.
         return p.class_name.lower() in USER_LOWER and _alnum(EXISTING_KEY) not in _alnum(r.path)
+    if method == "SetNamespaceSecurity":  # a valid descriptor for a namespace that exists would apply
+        if _namespace(r.namespace) is None:
+            return True
+        try:
+            check_descriptor(r.security, method)
+        except WbemError:
+            return True
+        return False
     raise AssertionError(f"no safety rule for {method}")
 
 
@@ -483,8 +494,21 @@ def _request(draw: Any, method: str) -> tuple[Message, str]:
         return cls(call_handle=draw(handles), after_sequence=draw(st.integers(0, 2**64 - 1))), "handle"
     if method == "CancelAsyncCall":
         return cls(call_handle=draw(handles)), "handle"
+    if method in ("GetNamespaceSecurity", "GetCallerAccessRights"):
+        return cls(namespace=draw(any_ns)), "namespace"
+    if method == "SetNamespaceSecurity":
+        return cls(namespace=draw(any_ns), security=draw(descriptors)), "descriptor"
     timeout = draw(st.one_of(st.sampled_from([0, 1, 100, 0xFFFFFFFF]), st.integers(0, 2**32 - 1)))
     return cls(call_handle=draw(handles), timeout_ms=timeout), "handle"
+
+
+# Descriptors that break a rule somewhere: a hostile trustee, an unknown entry type or right bit.
+access_entries = st.builds(
+    sec.AccessEntry, trustee=st.one_of(hostile_text, huge_text, st.sampled_from(["Everyone", "alice"])),
+    ace_type=st.one_of(st.sampled_from([0, 1, 2, 3, -1]), st.integers(-(2**31), 2**31 - 1)),
+    access_mask=st.one_of(st.sampled_from([0x1, 0x21, 0x100, 0x80000, 0xFFFFFFFF]), st.integers(0, 2**32 - 1)),
+    inherit=st.booleans())
+descriptors = st.builds(sec.NamespaceSecurity, entries=st.lists(access_entries, max_size=4), protected=st.booleans())
 
 
 @dataclass
@@ -501,7 +525,7 @@ class Case:
 METHOD_WEIGHTS = ["PutInstance"] * 6 + ["PutClass"] * 5 + ["PutInstanceAsync", "PutClassAsync", "PutAsync"] * 2 + [
     "GetObject", "GetObject", "DeleteInstance", "DeleteInstance", "DeleteClass", "CreateClassEnum",
     "CreateInstanceEnum", "ListProviders", "AttachCall", "CancelAsyncCall", "GetCallStatus", "GetResultString",
-    "GetResultObject"]
+    "GetResultObject", "SetNamespaceSecurity", "SetNamespaceSecurity", "GetNamespaceSecurity", "GetCallerAccessRights"]
 
 
 def structured_cases(n: int) -> list[Case]:
@@ -618,7 +642,9 @@ def build_cases() -> tuple[list[Case], Counter[str]]:
     # Hypothesis draws constants from the loaded modules too, so a rare example may be a valid write:
     # it is left out (and counted), as the repository must stay unchanged.
     structured = [c for c in generated if must_fail(c.method, c.data)]
-    edges = edge_cases()
+    # Empty or all-unknown bytes are a valid SetNamespaceSecurity (an empty descriptor for the
+    # default namespace): a write, not hostile input.
+    edges = [c for c in edge_cases() if c.method != "SetNamespaceSecurity" or must_fail(c.method, c.data)]
     for c in edges:
         assert must_fail(c.method, c.data), f"edge case could write: {c.describe()}"
     cases, dropped = structured + edges, Counter[str]()
