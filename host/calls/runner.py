@@ -250,6 +250,7 @@ class CallRunner:
             res = await self.dispatcher.put_instance(req.namespace, obj, flags, ctx, caller, control=control)
             return res.path
         ns = await self.repo.resolve_namespace(req.namespace, rec.op)
+        await self.dispatcher.authorize_class(rec.owner, ns, rec.op)
         await control.gate("committing", receipt=self.keys.class_receipt(ns, rec.id),
                            path=f"\\\\{self.repo.server}\\{ns}:{obj.class_name}")
         res = await self.repo.put_class(ns, obj, flags, receipt=self.keys.class_receipt(ns, rec.id))

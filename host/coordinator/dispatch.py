@@ -34,6 +34,13 @@ class Dispatcher:
         need, what = rights.instance_write([c.class_name for c in schema.chain(class_name)], provider_backed)
         await self.access.require(principal, ns, need, operation, f"{class_name}: {what}")
 
+    async def authorize_class(self, principal: str, ns: str, operation: str) -> None:
+        """WBEM_E_ACCESS_DENIED unless the caller may write classes here (an asynchronous class put
+        checks again when it runs)."""
+        if self.access is None or self.access.is_admin(principal):
+            return
+        await self.access.require(principal, ns, rights.USE | rights.Right.FULL_WRITE_REP, operation, "a class")
+
     async def instance_write_right(self, principal: str, namespace: str, class_name: str, operation: str) -> None:
         """The same check before an asynchronous put starts, from the schema as this host knows it
         (the put checks again when it runs)."""

@@ -456,3 +456,38 @@ async def test_the_cli_grants_denies_revokes_and_shows(secured, alice):
     assert (await alice.caller_access_rights(namespace=NS)).access_mask == 0
     bad = await _cli(t, ADMIN, "grant", "alice", "Fly")
     assert bad.returncode != 0 and "unknown right 'Fly'" in bad.stderr
+
+
+# -- a call checked again when it runs
+
+@pytest.mark.parametrize("op,obj", [
+    ("PutClassAsync", wmi_class("Sec_Late", prop("K", "string", key=True))),
+    ("PutInstanceAsync", instance("Sec_Derived", Id="late")),
+], ids=["class", "instance"])
+async def test_a_call_adopted_after_its_rights_were_revoked_ends_denied(secured_settings, tokens, redis, key_prefix,
+                                                                        op, obj):
+    """A call recorded by a host that died before running it: the host adopting it checks the
+    owner's rights as they are now, not as they were when the call started."""
+    from host.calls import events
+    from host.calls.store import call_id, new_handle
+    from wmiput.v1 import calls_pb2 as calls
+
+    async with serving(dataclasses.replace(secured_settings, host_lease_ms=300)) as h:
+        adm, al = await _connect(h, ADMIN), await _connect(h, ALICE)
+        try:
+            await _schema(adm)
+            await adm.set_namespace_security(only(allow("alice", USE | Right.PARTIAL_WRITE_REP)), namespace=NS)
+            handle = new_handle()
+            request = getattr(calls, f"{op}Request")(namespace=NS, object=obj)
+            await h.calls.store.create(call_id(handle), owner="alice", op=op, flavour=events.COM, host="gone-host",
+                                       send_status=False, request=request.SerializeToString(), async_context=b"")
+            # Rights as the call runs: none to write anything.
+            await adm.set_namespace_security(only(allow("alice", USE)), namespace=NS)
+            got = await al.call_result(handle).get_call_status(20_000)  # the host's recovery adopts it
+            assert got is not None and got[1] is not None and got[1].hresult_name == "WBEM_E_ACCESS_DENIED", got
+            with pytest.raises(WbemError) as e:
+                await adm.get_object(f'{obj.class_name}' if op == "PutClassAsync" else 'Sec_Derived.Id="late"')
+            assert e.value.name in ("WBEM_E_NOT_FOUND", "WBEM_E_INVALID_CLASS")
+        finally:
+            await adm.close()
+            await al.close()
