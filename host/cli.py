@@ -223,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     _target(sj)
     _target(ssub.add_parser("rights", help="the rights the caller holds (GetCallerAccessRights)"))
 
+    ie = sub.add_parser("install-examples", help="register the bundled example providers and put their classes "
+                        "(idempotent; for hosts whose workers run elsewhere, e.g. deploy/)")
+    _target(ie)
+
     ns = sub.add_parser("create-namespace", help="create a namespace (puts a __NAMESPACE instance in the parent)")
     ns.add_argument("name", help="the new namespace's name, e.g. test")
     ns.add_argument("--parent", default="root")
@@ -389,6 +393,10 @@ async def _run(a: argparse.Namespace) -> int:
                 print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
         elif a.command == "security":
             return await _security(c, a)
+        elif a.command == "install-examples":
+            from workers import examples
+            await examples.install(c, a.namespace)
+            print(f"installed {', '.join(examples.PROVIDERS)} in {a.namespace}")
         elif a.command == "create-namespace":
             await c.create_namespace(a.name, parent=a.parent)
             print(f"{a.parent}\\{a.name}")

@@ -26,6 +26,8 @@ def _opt(default: object, help: str, metavar: str = "") -> Any:
 @dataclass
 class Settings:
     listen: str = _opt("127.0.0.1:50051", "gRPC address; beyond loopback only with TLS (--tls-cert, --tls-key)")
+    health_listen: str = _opt("", "a second, plain-text address serving only gRPC health checking (grpc.health.v1), "
+                              "for probes that cannot speak TLS (Kubernetes gRPC probes); empty: none", "HOST:PORT")
     tls_cert: str = _opt("", "PEM certificate chain of this host: serve TLS", "FILE")
     tls_key: str = _opt("", "PEM private key of --tls-cert", "FILE")
     tls_client_ca: str = _opt("", "PEM CA bundle: every connection must present a client certificate it signed "

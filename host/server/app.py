@@ -55,6 +55,8 @@ class Host:
         self.embedded: EmbeddedRedis | None = None
         self.redis: Redis | None = None
         self.server: grpc.aio.Server | None = None
+        self.health_server: grpc.aio.Server | None = None
+        self.health_port = 0
         self.servicer: WbemServicer | None = None
         self.coordinator: Coordinator | None = None
         self.calls: CallRunner | None = None
@@ -126,10 +128,21 @@ class Host:
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {s.listen}")
         await self.server.start()
+        if s.health_listen:
+            await self._serve_health(s.health_listen)
         for svc in ("", *(svc.full_name for svc in SERVICES)):
             await self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
         log.info("host serving", listen=self.target, namespaces=await repo.namespaces(), prefix=s.prefix,
                  security=auth.describe(), admins=sorted(access_settings.admins) if auth.required else "everyone")
+
+    async def _serve_health(self, listen: str) -> None:
+        """Health checking alone, in plain text: it tells a probe SERVING or NOT_SERVING, nothing else."""
+        self.health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+        self.health_port = self.health_server.add_insecure_port(listen)
+        if self.health_port == 0:
+            raise RuntimeError(f"cannot listen on {listen} (--health-listen)")
+        await self.health_server.start()
 
     async def stop(self) -> None:
         """Answer new calls WBEM_E_SHUTTING_DOWN, let in-flight ones finish within the grace period,
@@ -146,6 +159,8 @@ class Host:
             log.warning("grace period over; cancelling calls still in flight", in_flight=self.servicer.in_flight)
         if self.server is not None:
             await self.server.stop(0.5)
+        if self.health_server is not None:
+            await self.health_server.stop(0.5)
         if self.calls is not None:
             await self.calls.stop()
         if self.coordinator is not None:

@@ -231,3 +231,24 @@ async def test_the_cli_sends_a_token_and_a_ca_from_flags_or_the_environment(secu
     assert r.returncode == 1 and "WBEM_E_ACCESS_DENIED (0x80041003)" in r.stderr
     r = await wmiput("--tls-ca", str(pki.ca), "--token", "wrong-token-0000000000")
     assert r.returncode == 1 and "WBEM_E_ACCESS_DENIED" in r.stderr and "wrong-token" not in r.stderr + r.stdout
+
+
+async def test_a_plain_text_health_port_serves_probes_and_nothing_else(host_settings: Settings, pki: Pki) -> None:
+    """Kubernetes gRPC probes cannot speak TLS: --health-listen answers them, and only them."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from wmiput.v1 import services_pb2 as api
+    from wmiput.v1 import services_pb2_grpc as api_grpc
+
+    s = dataclasses.replace(host_settings, tls_cert=str(pki.server_cert), tls_key=str(pki.server_key),
+                            tokens_file=str(pki.tokens), health_listen="127.0.0.1:0")
+    async with serving(s) as h:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{h.health_port}") as ch:
+            r = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            assert r.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await api_grpc.WbemServiceStub(ch).ListProviders(api.ListProvidersRequest(), timeout=10)
+            assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            await h.health.enter_graceful_shutdown()
+            r = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            assert r.status == health_pb2.HealthCheckResponse.NOT_SERVING

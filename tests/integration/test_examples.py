@@ -43,3 +43,17 @@ async def test_a_share_lands_in_the_inventory_and_the_quota_store_or_in_neither(
     providers = {p.name: p for p in await client.list_providers()}
     assert providers["Inventory"].classes == ["Example_Asset"] and providers["DiskQuota"].workers
     assert to_dict(await client.get_object("Example_Share"))["__DERIVATION"] == ["Example_Asset"]
+
+
+async def test_install_examples_from_the_cli_is_idempotent(host, client):
+    import asyncio
+    import subprocess
+    import sys
+
+    for _ in range(2):
+        out = await asyncio.to_thread(  # in a thread: the host answering it runs on this event loop
+            subprocess.run, [sys.executable, "-m", "host.cli", "install-examples", "--target", host.target],
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "installed Inventory, DiskQuota" in out.stdout, out.stderr
+    assert {p.name for p in await client.list_providers()} >= set(examples.PROVIDERS)
+    assert (await client.get_object("Example_Share")).superclass == "Example_Asset"
