@@ -149,16 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run a provider worker (serves providers from their Redis streams)",
                        description="Run a worker process hosting one or more providers. Start several per "
                        "provider for throughput and fault tolerance: they share the provider's stream.")
-    w.add_argument("--provider", action="append", required=True, metavar="MODULE:CLASS",
-                   help="a Provider subclass, e.g. workers.examples.inventory:InventoryProvider (repeatable)")
-    w.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="keyword argument for the provider classes, e.g. data_dir=./data (repeatable)")
+    w.add_argument("--provider", action="append", default=None, metavar="MODULE:CLASS",
+                   help="a Provider subclass, e.g. workers.examples.inventory:InventoryProvider (repeatable) "
+                   "[WMIPUT_PROVIDERS, comma-separated]")
+    w.add_argument("--option", action="append", default=None, metavar="KEY=VALUE",
+                   help="keyword argument for the provider classes, e.g. data_dir=./data (repeatable) "
+                   "[WMIPUT_PROVIDER_OPTIONS, comma-separated]")
     w.add_argument("-n", "--namespace", default=None, help="namespace served [WMIPUT_NAMESPACE; root\\cimv2]")
     w.add_argument("--redis-url", default=None, help="the host's Redis [WMIPUT_REDIS_URL]")
     w.add_argument("--prefix", default=None, help="Redis key prefix [WMIPUT_PREFIX; wmiput]")
-    w.add_argument("--concurrency", type=int, default=16, help="tasks run at once (default 16)")
-    w.add_argument("--claim-idle-ms", type=int, default=5000,
-                   help="take over tasks another worker left unacknowledged this long (default 5000)")
+    w.add_argument("--concurrency", type=int, default=None,
+                   help="tasks run at once [WMIPUT_WORKER_CONCURRENCY; 16]")
+    w.add_argument("--claim-idle-ms", type=int, default=None,
+                   help="take over tasks another worker left unacknowledged this long [WMIPUT_CLAIM_IDLE_MS; 5000]")
     w.add_argument("--log-format", default=None, help="json, console or auto [WMIPUT_LOG_FORMAT]")
     w.add_argument("--task-key-file", default=None, metavar="FILE",
                    help="the host's task key: accept only tasks signed with it, sign replies "
@@ -489,14 +492,30 @@ def _run_worker(a: argparse.Namespace) -> int:
     url = a.redis_url or os.environ.get("WMIPUT_REDIS_URL")
     if not url:
         raise SystemExit("worker: give --redis-url (or WMIPUT_REDIS_URL): the Redis the host uses")
-    options = dict(o.split("=", 1) for o in a.option)
+    def listed(flag: list[str] | None, env: str) -> list[str]:
+        return flag if flag is not None else [v.strip() for v in os.environ.get(env, "").split(",") if v.strip()]
+
+    def number(flag: int | None, env: str, default: int) -> int:
+        try:
+            return flag if flag is not None else int(os.environ.get(env) or default)
+        except ValueError:
+            raise SystemExit(f"worker: {env}={os.environ.get(env)!r} is not a number") from None
+
+    specs = listed(a.provider, "WMIPUT_PROVIDERS")
+    if not specs:
+        raise SystemExit("worker: give --provider MODULE:CLASS (or WMIPUT_PROVIDERS)")
+    try:
+        options = dict(o.split("=", 1) for o in listed(a.option, "WMIPUT_PROVIDER_OPTIONS"))
+    except ValueError:
+        raise SystemExit("worker: provider options are KEY=VALUE") from None
     providers = []
-    for spec in a.provider:
+    for spec in specs:
         module, _, cls = spec.partition(":")
         providers.append(getattr(importlib.import_module(module), cls)(**options))
     settings = WorkerSettings(namespace=a.namespace or os.environ.get("WMIPUT_NAMESPACE", "root\\cimv2"),
                               prefix=a.prefix or os.environ.get("WMIPUT_PREFIX", "wmiput"),
-                              concurrency=a.concurrency, claim_idle_ms=a.claim_idle_ms)
+                              concurrency=number(a.concurrency, "WMIPUT_WORKER_CONCURRENCY", 16),
+                              claim_idle_ms=number(a.claim_idle_ms, "WMIPUT_CLAIM_IDLE_MS", 5000))
     try:
         signer = Signer.from_file(a.task_key_file or os.environ.get("WMIPUT_TASK_KEY_FILE", ""))
     except (OSError, ValueError) as e:

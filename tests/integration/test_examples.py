@@ -57,3 +57,30 @@ async def test_install_examples_from_the_cli_is_idempotent(host, client):
         assert out.returncode == 0 and "installed Inventory, DiskQuota" in out.stdout, out.stderr
     assert {p.name for p in await client.list_providers()} >= set(examples.PROVIDERS)
     assert (await client.get_object("Example_Share")).superclass == "Example_Asset"
+
+
+async def test_a_worker_configured_by_environment_variables_alone(client, tmp_path, redis_url, key_prefix):
+    """What deploy/ does: no flags, only WMIPUT_* variables."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WMIPUT_REDIS_URL": redis_url, "WMIPUT_PREFIX": key_prefix,
+           "WMIPUT_NAMESPACE": "root\\cimv2", "WMIPUT_PROVIDERS": examples.PROVIDERS["Inventory"],
+           "WMIPUT_PROVIDER_OPTIONS": f"data_dir={tmp_path},name=Inventory", "WMIPUT_WORKER_CONCURRENCY": "4",
+           "WMIPUT_LOG_FORMAT": "json"}
+    with open(tmp_path / "worker.log", "ab") as log:
+        p = subprocess.Popen([sys.executable, "-m", "host.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=log, start_new_session=True)
+    try:
+        await examples.install(client)
+        await wait_live(client, "Inventory")
+        await client.put_instance(instance("Example_Asset", AssetTag="env1", Owner="ann"))
+        assert 'example_asset.assettag="env1"' in read_items(tmp_path / "Inventory.sqlite")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+    bad = subprocess.run([sys.executable, "-m", "host.cli", "worker"], capture_output=True, text=True, timeout=60,
+                         env={**env, "WMIPUT_PROVIDERS": ""})
+    assert bad.returncode != 0 and "WMIPUT_PROVIDERS" in bad.stderr
