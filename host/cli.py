@@ -484,7 +484,7 @@ def _run_worker(a: argparse.Namespace) -> int:
     import signal
 
     from host import logs
-    from host.server.app import connect_redis
+    from host.redis_connect import open_redis
     from host.signing import Signer
     from workers.runtime import Worker, WorkerSettings
 
@@ -522,7 +522,7 @@ def _run_worker(a: argparse.Namespace) -> int:
         raise SystemExit(f"worker: {e}") from None
 
     async def run() -> None:
-        redis = connect_redis(url)
+        redis = await open_redis(url)
         worker = Worker(redis, providers, settings, signer=signer)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -33,6 +33,7 @@ if _REPO_ROOT not in sys.path:
 # here ever runs FLUSHALL/FLUSHDB, so pointing the suite at a shared server is safe.
 
 TEST_REDIS_URL_ENV = "WMIPUT_TEST_REDIS_URL"
+TEST_REDIS_CLUSTER_ENV = "WMIPUT_TEST_REDIS_CLUSTER"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +45,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=(
             "use this existing Redis (e.g. redis://127.0.0.1:6379/0) instead of starting an "
             f"embedded redis-server; also ${TEST_REDIS_URL_ENV}"
+        ),
+    )
+    group.addoption(
+        "--redis-cluster",
+        action="store_true",
+        default=False,
+        help=(
+            "run against a local Redis Cluster (3 masters on loopback, host.redis_cluster.LocalCluster) "
+            f"instead of one embedded server; also ${TEST_REDIS_CLUSTER_ENV}=1"
         ),
     )
 
@@ -69,6 +79,17 @@ def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         yield external
         return
 
+    if request.config.getoption("--redis-cluster") or os.environ.get(TEST_REDIS_CLUSTER_ENV) == "1":
+        from host.redis_cluster import LocalCluster
+
+        cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+        cluster.start()
+        try:
+            yield cluster.url
+        finally:
+            cluster.stop()
+        return
+
     from host.redis_server import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis-session"), appendfsync="everysec")
@@ -87,8 +108,11 @@ def key_prefix() -> str:
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[AsyncRedis]:
-    """A ``redis.asyncio.Redis`` client on ``redis_url``, closed after the test."""
-    client = AsyncRedis.from_url(redis_url)
+    """A client on ``redis_url`` (``redis.asyncio.Redis``, or ``RedisCluster`` on a cluster), closed
+    after the test."""
+    from host.redis_connect import open_redis
+
+    client = await open_redis(redis_url)
     try:
         yield client
     finally:

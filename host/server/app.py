@@ -8,15 +8,12 @@ import os
 import signal
 import subprocess
 import uuid
+from typing import Any
 from pathlib import Path
 
 import grpc
-import redis.exceptions
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 
 from host import logs
 from host.access.policy import NamespaceAccess
@@ -26,6 +23,7 @@ from host.calls.store import CallStore
 from host.calls.watch import CallWatcher
 from host.config import Settings
 from host.coordinator import Coordinator, Dispatcher, ProviderRegistry, Timeouts
+from host.redis_connect import open_redis
 from host.redis_server import EmbeddedRedis
 from host.repository.store import Repository
 from host.server.auth import Authenticator
@@ -35,25 +33,13 @@ from host.signing import Signer
 log = logs.get("wmiput.host")
 
 
-def connect_redis(url: str, max_connections: int = 64) -> Redis:
-    """Connection errors are retried briefly (a Redis restart); then the call fails with
-    WBEM_E_NOT_AVAILABLE. Retrying a write is safe: every put carries a token its script
-    recognises, and class changes re-plan against the schema version."""
-    # A blocking pool: under a burst, calls wait their turn for a connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=10, socket_timeout=10, socket_connect_timeout=2,
-        health_check_interval=30, retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6),
-        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError])
-    return Redis(connection_pool=pool)
-
-
 class Host:
     """Start with `await host.start()`, stop with `await host.stop()`; or `async with Host(settings)`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.embedded: EmbeddedRedis | None = None
-        self.redis: Redis | None = None
+        self.redis: Any = None  # redis.asyncio.Redis, or RedisCluster (host/redis_connect.py)
         self.server: grpc.aio.Server | None = None
         self.health_server: grpc.aio.Server | None = None
         self.health_port = 0
@@ -87,7 +73,7 @@ class Host:
             url = self.embedded.url
             log.info("embedded redis started", url=url, data_dir=str(self.embedded.data_dir),
                      pid=self.embedded.pid, appendfsync=s.appendfsync)
-        self.redis = connect_redis(url, s.redis_max_connections)
+        self.redis = await open_redis(url, s.redis_max_connections)
         repo = Repository(self.redis, prefix=s.prefix, limits=s.limits(), server=s.server_name)
         await repo.init()
         self.host_id = f"{s.server_name}-{uuid.uuid4().hex[:10]}"
