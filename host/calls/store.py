@@ -143,8 +143,8 @@ class CallStore:
 
     async def adopt(self, cid: str, seen_host: str, host: str) -> str | None:
         """Take the call over from `seen_host` (dead, or this host itself); its stage, or None."""
-        res = await self._adopt(keys=[self.keys.call(cid), self.keys.host_alive(seen_host or "-")],
-                                args=[seen_host, host])
+        alive = bool(seen_host and seen_host != host and await self.redis.exists(self.keys.host_alive(seen_host)))
+        res = await self._adopt(keys=[self.keys.call(cid)], args=[seen_host, host, "1" if alive else "0"])
         if res is not None and seen_host != host:
             await self.move(cid, seen_host, host)
         return None if res is None else res.decode()

@@ -463,9 +463,11 @@ class Coordinator:
         """Hand a decided transaction to recovery (any host), keeping the object locked."""
         async for attempt in redis_retrying():
             with attempt:
-                async with self.redis.pipeline(transaction=True) as p:
-                    p.hset(self.keys.tx(tx_id), "owner", "")
+                # Two slots, so not one atomic step: listed first, then released. Listed but still
+                # owned (a crash in between) is adopted once this host's lease lapses.
+                async with self.redis.pipeline(transaction=False) as p:
                     p.zadd(self.keys.orphan_transactions, {tx_id: time.time() * 1000})
+                    p.hset(self.keys.tx(tx_id), "owner", "")
                     await p.execute()
         self._undriven.discard(tx_id)
 
@@ -545,7 +547,8 @@ class Coordinator:
             self._undriven.discard(tx_id)
             return 0
         owner = owner_raw.decode()
-        state = await self._adopt(keys=[tx, self.keys.host_alive(owner or "-")], args=[owner, self.host_id])
+        alive = bool(owner and owner != self.host_id and await self.redis.exists(self.keys.host_alive(owner)))
+        state = await self._adopt(keys=[tx], args=[owner, self.host_id, "1" if alive else "0"])
         if not state or tx_id in self._driving:
             return 0
         self._driving.add(tx_id)

@@ -12,6 +12,11 @@ Layout, with P the configured prefix (default "wmiput") and every name lower-cas
     P:{i|<ns>|<dynasty>|<b>}:ver     hash   identity -> record version (optimistic partial updates)
     P:{i|<ns>|<dynasty>|<b>}:cls:<c> set    identities of the instances of class c in this bucket
     P:{i|<ns>|<dynasty>|<b>}:lock:<id> string the transaction holding the object (lease: PX)
+    P:{i|<ns>|<dynasty>|<b>}:schema  hash   the bucket's view of its dynasty's schema: "epoch" (schema
+                                            version of the dynasty's last class change; older plans
+                                            re-plan) and "fence" (a class change under way: puts wait)
+    P:{s|<ns>}:change:<token>        string a fenced class change's decision: "commit:<version>" or
+                                            "cancel" (taken by whoever finds its fence expired)
     P:{p|<ns>|<provider>}:tasks      stream  tasks of a provider (consumer group "workers")
     P:{p|<ns>|<provider>}:workers    hash    worker id -> heartbeat (JSON: pid, hostname, last seen)
     P:{p|<ns>|<provider>}:run:<t>    string  the worker running task t (lease: PX)
@@ -28,10 +33,14 @@ Layout, with P the configured prefix (default "wmiput") and every name lower-cas
 Hash tags ({...}) decide the Redis Cluster slot. An instance's record, version and class
 membership share one tag, so a single-instance write is one atomic step in one slot, and the
 instances of one dynasty spread over BUCKETS slots (by identity) instead of piling onto one
-shard. A namespace's schema has its own tag. Steps that join the two (a PutInstance guarding
-against a concurrent class change; a class change checking or deleting instances) touch two
-tags: on a single Redis they are one script; on Cluster they become a fence per bucket, with
-these same key names.
+shard. A namespace's schema has its own tag. No atomic step joins two tags, so everything works
+on Redis Cluster. Where a step needs both, a fence per bucket joins them: a class change that
+alters or deletes existing classes first fences every bucket of the dynasty (puts there wait)
+while checking instances, then commits the schema, then in each bucket deletes what the change
+doomed, raises the bucket's epoch and lifts the fence. A put checks its bucket's fence and
+epoch in its own script. A fence outlives a crashed change only until its lease ends: whoever
+meets it then decides the change (committed, or cancelled for good) in the schema's slot and
+finishes the bucket (host/repository/fences.py).
 """
 
 from __future__ import annotations
@@ -78,6 +87,10 @@ class Keys:
     def changed(self, ns: str) -> str:
         return f"{self._s(ns)}:changed"
 
+    def class_change(self, ns: str, token: str) -> str:
+        """The decision of a fenced class change (in the schema's slot)."""
+        return f"{self._s(ns)}:change:{token}"
+
     def class_receipt(self, ns: str, call_id: str) -> str:
         """Set by the class change of an asynchronous call (in the schema's slot)."""
         return f"{self._s(ns)}:receipt:{call_id}"
@@ -101,6 +114,10 @@ class Keys:
 
     def lock(self, ns: str, dynasty: str, bucket: int, identity: str) -> str:
         return f"{self._i(ns, dynasty, bucket)}:lock:{identity}"
+
+    def bucket_schema(self, ns: str, dynasty: str, bucket: int) -> str:
+        """A bucket's epoch and fence (see the module doc)."""
+        return f"{self._i(ns, dynasty, bucket)}:schema"
 
     def instance_receipt(self, ns: str, dynasty: str, bucket: int, call_id: str) -> str:
         """Set by the write of an asynchronous call's instance (in the instance's slot)."""

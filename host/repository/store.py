@@ -22,6 +22,7 @@ from host.flags import WbemFlag
 from host.model import classes, instances, paths
 from host.model.classes import Limits, Schema
 from host.redis_scripts import Script, source
+from host.repository.fences import Busy, DynastyChange, Fences, HasInstances
 from host.repository.keys import BUCKETS, Keys
 from host.repository.system_classes import NAMESPACE_CLASS, system_classes
 from host.shared_pipeline import SharedPipeline, op
@@ -87,6 +88,7 @@ class Repository:
         self._put_instance = Script(redis, _script("put_instance"))
         self._delete_instance = Script(redis, _script("delete_instance"))
         self._change_classes = Script(redis, _script("change_classes"))
+        self.fences = Fences(redis, self.keys)
 
     # ------------------------------------------------------------------ namespaces
 
@@ -112,7 +114,7 @@ class Repository:
                 args += [c.class_name.lower(), c.SerializeToString(deterministic=True)]
             await self._change_classes(
                 keys=[self.keys.classes(display), self.keys.schema_version(display), self.keys.changed(display)],
-                args=["", 0, 0, *args])
+                args=["", "0", *args])
         created = await self.redis.hsetnx(self.keys.namespaces, display.lower(), display)
         parts = paths.split_namespace(display)
         if in_parent and len(parts) > 1:
@@ -228,21 +230,16 @@ class Repository:
             path = f"\\\\{self.server}\\{ns}:{plan.local.class_name}"
             if plan.noop:
                 return PutResult(path, plan.local.class_name, False)
-            check = [self.keys.members(ns, d, b, c) for c in plan.require_no_instances
-                     for d in [self._dynasty(schema, c)] for b in range(BUCKETS)]
-            triples = [k for c in plan.delete_instances_of for d in [self._dynasty(schema, c)]
-                       for b in range(BUCKETS)
-                       for k in (self.keys.records(ns, d, b), self.keys.versions(ns, d, b),
-                                 self.keys.members(ns, d, b, c))]
-            args: list[str | bytes | int] = [schema.version, len(check), len(triples) // 3]
-            for k, c in plan.writes.items():
-                args += [k, c.SerializeToString(deterministic=True)]
-            extra = [receipt] if receipt else []
-            res = await self._change_classes(
-                keys=[self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns), *check, *triples,
-                      *extra],
-                args=args)
-            status = res[0].decode()
+            changes: dict[str, DynastyChange] = {}
+            for c in plan.writes:
+                if schema.get(c) is not None:  # an existing class changes: its dynasty's plans re-plan
+                    changes.setdefault(self._dynasty(schema, c), DynastyChange())
+            for c in plan.require_no_instances:
+                changes.setdefault(self._dynasty(schema, c), DynastyChange()).require_empty.add(c.lower())
+            for c in plan.delete_instances_of:
+                changes.setdefault(self._dynasty(schema, c), DynastyChange()).doomed.add(c.lower())
+            writes = {k: c.SerializeToString(deterministic=True) for k, c in plan.writes.items()}
+            status, _, _ = await self._change(ns, schema, writes, changes, receipt)
             if status == "OK":
                 return PutResult(path, plan.local.class_name, plan.created)
             if status == "INSTANCES":
@@ -271,19 +268,41 @@ class Repository:
                 raise WbemError("WBEM_E_INVALID_OPERATION", f"{name} is a system class and cannot be deleted",
                                 parameter_info=name, operation="DeleteClass")
             doomed = [name.lower()] + schema.descendants(name)
-            dyn = self._dynasty(schema, name)
-            triples = [k for c in doomed for b in range(BUCKETS)
-                       for k in (self.keys.records(ns, dyn, b), self.keys.versions(ns, dyn, b),
-                                 self.keys.members(ns, dyn, b, c))]
-            args: list[str | int] = [schema.version, 0, len(triples) // 3]
-            for c in doomed:
-                args += [c, ""]
-            res = await self._change_classes(
-                keys=[self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns), *triples], args=args)
-            if res[0] == b"OK":
-                return len(doomed), int(res[2])
+            changes = {self._dynasty(schema, name): DynastyChange(doomed=set(doomed))}
+            status, _, deleted = await self._change(ns, schema, dict.fromkeys(doomed, b""), changes, "")
+            if status == "OK":
+                return len(doomed), deleted
         raise WbemError("WBEM_E_FAILED", f"the schema kept changing under this DeleteClass for "
                         f"{CLASS_RACE_BUDGET_S:.0f} s; try again", operation="DeleteClass")
+
+    async def _change(self, ns: str, schema: Schema, writes: dict[str, bytes], changes: dict[str, DynastyChange],
+                      receipt: str) -> tuple[str, str, int]:
+        """Commit class definitions (b"" deletes one) planned against `schema`, fencing the
+        dynasties whose instances the change concerns (fences.py). (status, detail, instances
+        deleted); status OK, INSTANCES (detail: the member set), or a lost race to re-plan after
+        (STALE, BUSY, CANCELLED)."""
+        args: list[str | bytes | int] = [schema.version, "1" if changes else "0"]
+        for k, v in writes.items():
+            args += [k, v]
+        extra = [receipt] if receipt else []
+        schema_keys = [self.keys.classes(ns), self.keys.schema_version(ns), self.keys.changed(ns)]
+        if not changes:  # only new classes: nothing to fence
+            res = await self._change_classes(keys=[*schema_keys, *extra], args=args)
+            return res[0].decode(), "", 0
+        token = self.fences.new_token()
+        try:
+            await self.fences.fence(ns, changes, token)
+        except Busy as e:
+            return "BUSY", str(e), 0
+        except HasInstances as e:
+            return "INSTANCES", e.key, 0
+        # If this step fails, the fences lapse and whoever meets one settles the change.
+        res = await self._change_classes(keys=[*schema_keys, self.keys.class_change(ns, token), *extra], args=args)
+        status = res[0].decode()
+        if status == "OK":
+            return "OK", "", await self.fences.finish(ns, changes, token, "commit", int(res[1]))
+        await self.fences.finish(ns, changes, token, "cancel", 0)
+        return status, "", 0
 
     async def get_class(self, namespace: str, name: str) -> pb.WbemObject:
         ns = await self._namespace(namespace, "GetObject")
@@ -345,13 +364,17 @@ class Repository:
                     # completed by putting the same __NAMESPACE instance again.
                     await self.create_namespace(child_ns, in_parent=False)
                 return PutResult(f"\\\\{self.server}\\{ns}:{plan.relpath}", plan.relpath, bool(detail))
-            if status == "LOCKED":  # a provider transaction holds the object: wait for it
-                if time.monotonic() > give_up:
-                    raise WbemError("WBEM_E_TIMED_OUT", f"{plan.relpath} stayed locked by transaction "
-                                    f"{detail.decode()} for {lock_wait:.0f} s", parameter_info=plan.relpath,
-                                    operation="PutInstance")
+            if status in ("LOCKED", "FENCED"):  # a provider transaction holds the object, or a class
+                if time.monotonic() > give_up:  # change of its dynasty is under way: wait for it
+                    what = (f"locked by transaction {detail.decode()}" if status == "LOCKED"
+                            else "fenced by a change of its classes")
+                    raise WbemError("WBEM_E_TIMED_OUT", f"{plan.relpath} stayed {what} for {lock_wait:.0f} s",
+                                    parameter_info=plan.relpath, operation="PutInstance")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 0.2)
+                continue
+            if status == "FENCE_EXPIRED":  # a class change stopped half-way: settle it, then re-plan
+                await self.fences.settle(ns, plan.dynasty, Keys.bucket(plan.identity), detail)
                 continue
             if status not in ("SCHEMA", "CONFLICT"):
                 raise self._refusal(status, detail, plan, schema)
@@ -389,7 +412,7 @@ class Repository:
     def instance_keys(self, ns: str, plan: instances.InstancePlan) -> list[str]:
         b = Keys.bucket(plan.identity)
         return [self.keys.records(ns, plan.dynasty, b), self.keys.versions(ns, plan.dynasty, b),
-                self.keys.members(ns, plan.dynasty, b, plan.class_name), self.keys.changed(ns),
+                self.keys.members(ns, plan.dynasty, b, plan.class_name), self.keys.bucket_schema(ns, plan.dynasty, b),
                 self.keys.lock(ns, plan.dynasty, b, plan.identity)]
 
     async def write_record(self, ns: str, plan: instances.InstancePlan, record: bytes, *, mode: str, expected: str,
@@ -531,16 +554,21 @@ class Repository:
             await self.redis.hdel(self.keys.security, *[n.lower() for n in doomed])
         for n in doomed:
             # Deleting the classes through the change log (not the keys) keeps the schema version
-            # rising, so every host's cache sees them go even if the namespace is created again.
-            names = await self.redis.hkeys(self.keys.classes(n))
-            if names:
-                args: list[str | bytes | int] = ["", 0, 0]
-                for c in names:
-                    args += [c, ""]
-                await self._change_classes(
-                    keys=[self.keys.classes(n), self.keys.schema_version(n), self.keys.changed(n)], args=args)
+            # rising, and every bucket's epoch with it (fences.py), so every host's cache sees them
+            # go even if the namespace is created again.
+            async for _ in _contended(CLASS_RACE_BUDGET_S):
+                schema = await self.schema(n)
+                if not schema.classes:
+                    break
+                changes: dict[str, DynastyChange] = {}
+                for c in schema.classes:
+                    changes.setdefault(self._dynasty(schema, c), DynastyChange()).doomed.add(c)
+                if (await self._change(n, schema, dict.fromkeys(schema.classes, b""), changes, ""))[0] == "OK":
+                    break
             async for batch in self._scan(self.keys.instance_pattern(n)):
-                await self.redis.unlink(*batch)
+                reclaimed = [k for k in batch if not k.endswith(b"}:schema")]  # epochs stay, as tombstones
+                if reclaimed:
+                    await self.redis.unlink(*reclaimed)
 
     async def _scan(self, pattern: str) -> AsyncIterator[list[bytes]]:
         batch: list[bytes] = []

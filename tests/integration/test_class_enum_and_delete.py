@@ -38,7 +38,9 @@ async def instance_paths(client: Any, class_name: str, flags: int = 0) -> set[st
 
 
 async def instance_keys(redis: Any, prefix: str) -> list[bytes]:
-    return [k async for k in redis.scan_iter(match=f"{prefix}:{{i|*", count=1000)]
+    """Keys holding instance data. A bucket's ":schema" key stays behind on purpose: its epoch
+    makes a host with a stale copy of the deleted classes re-plan (host/repository/fences.py)."""
+    return [k async for k in redis.scan_iter(match=f"{prefix}:{{i|*", count=1000) if not k.endswith(b"}:schema")]
 
 
 async def put_tree(client: Any) -> None:

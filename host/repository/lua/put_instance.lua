@@ -3,7 +3,7 @@
 -- KEYS[1] P:{i|ns|dynasty|b}:obj      identity -> record
 -- KEYS[2] P:{i|ns|dynasty|b}:ver      identity -> "<version>:<class>:<token of the last writer>"
 -- KEYS[3] P:{i|ns|dynasty|b}:cls:<c>  identities of class c in the bucket
--- KEYS[4] P:{s|ns}:changed            class -> schema version of its last change
+-- KEYS[4] P:{i|ns|dynasty|b}:schema   the bucket's "epoch" and "fence" (keys.py)
 -- KEYS[5] P:{i|ns|dynasty|b}:lock:<identity>   a transaction holding the object (provider puts)
 -- KEYS[6] optional P:{i|ns|dynasty|b}:receipt:<call>: set (for a day) when the write applies, so
 --         a host that adopts a crashed asynchronous call can tell whether its write happened
@@ -13,13 +13,25 @@
 -- ARGV[6] schema version the record was validated against
 -- ARGV[7] the call's token: a retry of a write that already applied (its reply was lost) is
 --         recognised and answered OK instead of being applied, or refused, a second time
--- ARGV[8..] the classes of the derivation (lower): none may have changed since ARGV[6]
--- Returns {"OK", created 0|1, version} or {error, detail}; LOCKED while a transaction holds the object.
-local validated = tonumber(ARGV[6])
-for i = 8, #ARGV do
-  local score = redis.call('ZSCORE', KEYS[4], ARGV[i])
-  if not score or tonumber(score) > validated then
-    return {'SCHEMA', ARGV[i]}
+-- ARGV[8..] the classes of the derivation (lower): with them the write is checked against the
+--         dynasty's class changes (none since ARGV[6], none under way); without (a decided
+--         transaction's commit) it is not
+-- Returns {"OK", created 0|1, version} or {error, detail}; LOCKED while a transaction holds the
+-- object, FENCED while a class change of the dynasty is under way, FENCE_EXPIRED when one
+-- stopped half-way (the caller settles it: host/repository/fences.py).
+if #ARGV >= 8 then
+  local view = redis.call('HMGET', KEYS[4], 'fence', 'epoch')
+  if view[1] then
+    local a = string.find(view[1], '|', 1, true)
+    local b = string.find(view[1], '|', a + 1, true)
+    local t = redis.call('TIME')
+    if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < tonumber(string.sub(view[1], a + 1, b - 1)) then
+      return {'FENCED', view[1]}
+    end
+    return {'FENCE_EXPIRED', view[1]}
+  end
+  if view[2] and tonumber(view[2]) > tonumber(ARGV[6]) then
+    return {'SCHEMA', view[2]}
   end
 end
 local holder = redis.call('GET', KEYS[5])
