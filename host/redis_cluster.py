@@ -8,13 +8,15 @@ points --redis-url at its own cluster.
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
-from host.redis_server import LOOPBACK, _pick_free_port, _probe, find_redis_server
+from host.redis_server import LOOPBACK, _probe, find_redis_server
 
 __all__ = ["LocalCluster", "find_redis_cli"]
 
@@ -29,6 +31,24 @@ def find_redis_cli(server_binary: str) -> str:
         raise RuntimeError("redis-cli is needed to create a cluster; it is neither beside "
                            f"{server_binary} nor on PATH")
     return found
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_cluster_port(taken: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+    """A free port whose cluster bus port (+10000) is free too; at most 55535, as Redis requires."""
+    for _ in range(1000):
+        port = random.randint(20000, 45000)
+        if port not in taken and port + 10000 not in taken and _free(port) and _free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair (port, port + 10000) on loopback")
 
 
 class LocalCluster:
@@ -83,7 +103,9 @@ class LocalCluster:
 
     def start(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        self.ports = [_pick_free_port() for _ in range(self.masters)]
+        self.ports = []
+        for _ in range(self.masters):
+            self.ports.append(pick_cluster_port(set(self.ports) | {p + 10000 for p in self.ports}))
         try:
             for p in self.ports:
                 self._spawn(p)
