@@ -15,7 +15,10 @@ from host.repository.keys import Keys
 # refused: it ignores that; naming it would break ACL SETUSER on Redis 7.0, which lacks it.)
 WORKER_COMMANDS = ("ping", "hello", "client|setname", "select", "multi", "exec", "discard",
                    "xreadgroup", "xack", "xdel", "xadd", "xautoclaim", "xclaim", "xpending", "xgroup|create",
-                   "xgroup|delconsumer", "get", "set", "del", "exists", "hget", "hset", "hdel", "expire")
+                   "xgroup|delconsumer", "get", "set", "del", "exists", "hget", "hset", "hdel", "expire",
+                   # whether the server is a cluster node, and (if so) its slot map and the commands'
+                   # key positions, which a cluster client reads at start (host/redis_connect.py)
+                   "cluster|info", "cluster|slots", "command")
 
 
 def glob_escape(text: str) -> str:

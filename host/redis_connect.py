@@ -40,10 +40,20 @@ def connect_cluster(url: str, max_connections: int = 64) -> Any:
 
 
 async def is_cluster(url: str) -> bool:
+    """CLUSTER INFO answers on a cluster node and is refused elsewhere. (A worker's ACL user may run
+    it: host/acl.py.)"""
     probe = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     try:
-        info = await probe.info("cluster")
-        return bool(info.get("cluster_enabled"))
+        await probe.execute_command("CLUSTER INFO")
+        return True
+    except redis.exceptions.NoPermissionError:
+        raise RuntimeError("the Redis user may not run CLUSTER INFO, which tells a cluster node from a "
+                           "server; grant it +cluster|info (and +cluster|slots), as `wmiput acl-worker` "
+                           "does") from None
+    except redis.exceptions.ResponseError as e:
+        if "cluster support disabled" in str(e).lower():
+            return False
+        raise
     finally:
         await probe.aclose()
 

@@ -24,14 +24,19 @@ def _as_user(url: str, user: str) -> str:
 
 @pytest.fixture
 async def worker_user(redis: Redis, key_prefix: str) -> AsyncIterator[str]:
-    major = int(str((await redis.info("server"))["redis_version"]).split(".")[0])
+    # On a cluster, users are per node: every node gets it.
+    every = {"target_nodes": redis.ALL_NODES} if hasattr(redis, "get_nodes") else {}
+    info = await redis.info("server", **every)
+    if every:  # {node: info}
+        info = next(iter(info.values()))
+    major = int(str(info["redis_version"]).split(".")[0])
     user = f"worker-{key_prefix}"
     rules = worker_rules(key_prefix, "root\\cimv2", "Acl_P", redis_major=major)
-    await redis.execute_command("ACL", "SETUSER", user, "on", f">{PASSWORD}", *rules)
+    await redis.execute_command("ACL", "SETUSER", user, "on", f">{PASSWORD}", *rules, **every)
     try:
         yield user
     finally:
-        await redis.execute_command("ACL", "DELUSER", user)
+        await redis.execute_command("ACL", "DELUSER", user, **every)
 
 
 async def test_a_worker_with_only_its_acl_serves_its_provider_and_nothing_else(
@@ -49,7 +54,9 @@ async def test_a_worker_with_only_its_acl_serves_its_provider_and_nothing_else(
         w.stop_all()
 
     keys = Keys(key_prefix)
-    async with Redis.from_url(url) as as_worker:
+    from host.redis_connect import open_redis
+
+    async with await open_redis(url) as as_worker:  # a cluster client on a cluster, as the worker has
         await as_worker.get(keys.done("root\\cimv2", "Acl_P", "x"))  # its own records: allowed
         refused = [
             lambda: as_worker.hset(keys.classes("root\\cimv2"), "acl_item", b"forged"),  # the repository
