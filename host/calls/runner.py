@@ -171,27 +171,40 @@ class CallRunner:
     async def start_call(self, op: str, flavour: str, request: Message, *, principal: str, client: str,
                          send_status: bool, async_context: bytes = b"") -> str:
         """Start `request` as a call running here; its handle. WBEM_E_SERVER_TOO_BUSY past the limits."""
+        return (await self.start_keyed(op, flavour, request, principal=principal, client=client,
+                                       send_status=send_status, async_context=async_context))[0]
+
+    async def start_keyed(self, op: str, flavour: str, request: Message, *, principal: str, client: str,
+                          send_status: bool, async_context: bytes = b"", handle: str = "") -> tuple[str, bool]:
+        """Start `request` as a call running here, under `handle` if given (a put's idempotency
+        key makes it); (handle, False) if a call with that handle exists already: nothing starts."""
         if self._per_client[client] >= self.limits.per_client:
             raise WbemError("WBEM_E_SERVER_TOO_BUSY", f"this client has {self._per_client[client]} calls running, "
                             f"the most allowed (max_calls_per_client); wait for some to finish", operation=op)
         if len(self._local) >= self.limits.per_host:
             raise WbemError("WBEM_E_SERVER_TOO_BUSY", f"this host runs {len(self._local)} calls, the most allowed "
                             "(max_calls_per_host); retry later or on another host", operation=op)
-        handle = new_handle()
+        handle = handle or new_handle()
         cid = call_id(handle)
+        if cid in self._local:  # running here already
+            return handle, False
         rec = CallRecord(id=cid, owner=principal, op=op, flavour=flavour, host=self.host_id, state="running",
                          stage="", send_status=send_status, request=request.SerializeToString(),
                          async_context=async_context)
         local = self._register(rec, client)  # before the record exists, so recovery never takes it
         try:
-            await self.store.create(cid, owner=principal, op=op, flavour=flavour, host=self.host_id,
-                                    send_status=send_status, request=rec.request, async_context=async_context)
+            created = await self.store.create(cid, owner=principal, op=op, flavour=flavour, host=self.host_id,
+                                              send_status=send_status, request=rec.request,
+                                              async_context=async_context)
         except BaseException:
             self._unregister(local)
             raise
+        if not created:
+            self._unregister(local)
+            return handle, False
         local.task = asyncio.create_task(self._drive(local))
         log.info("call started", call=cid[:12], op=op, flavour=flavour)
-        return handle
+        return handle, True
 
     def _register(self, rec: CallRecord, client: str) -> _Local:
         local = _Local(record=rec, client=client, call_id=rec.id)
@@ -332,6 +345,10 @@ class CallRunner:
             self._streams[client] -= 1
             if self._streams[client] <= 0:
                 del self._streams[client]
+
+    async def record(self, handle: str, principal: str, operation: str) -> CallRecord:
+        """The call's record, if this principal owns it (else WBEM_E_NOT_FOUND)."""
+        return await self._owned(handle, principal, operation)
 
     async def accepted_event(self, handle: str, principal: str, operation: str) -> calls.SinkEvent:
         rec = await self._owned(handle, principal, operation)

@@ -12,6 +12,7 @@ names, logs or metrics. A finished call is kept `retention_s` seconds for late r
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
@@ -33,6 +34,13 @@ def new_handle() -> str:
     """192 random bits: unguessable, so holding a handle is itself a proof of having started the call.
     The leading letter keeps a handle from looking like an option on a command line ("-x...")."""
     return "h" + secrets.token_urlsafe(24)
+
+
+def keyed_handle(principal: str, key: str) -> str:
+    """The handle of the call a put with this idempotency key makes: the same for every repeat by
+    the same caller, another for anyone else. Only its owner can use it, as any handle."""
+    digest = hashlib.sha256(f"{principal}\0{key}".encode("utf-8", "replace")).digest()[:24]
+    return "k" + base64.urlsafe_b64encode(digest).decode()
 
 
 def call_id(handle: str) -> str:
@@ -90,20 +98,23 @@ class CallStore:
         self._gate = Script(redis, _script("call_gate"))
         self._cancel = Script(redis, _script("call_cancel"))
         self._adopt = Script(redis, _script("call_adopt"))
+        self._create = Script(redis, _script("call_create"))
 
     async def create(self, cid: str, *, owner: str, op: str, flavour: str, host: str, send_status: bool,
-                     request: bytes, async_context: bytes) -> None:
+                     request: bytes, async_context: bytes) -> bool:
+        """Record a new call; False (and nothing written) if a call with this id exists already."""
         key = self.keys.call(cid)
-        async with self.redis.pipeline(transaction=True) as p:
-            p.hset(key, mapping={"owner": owner, "op": op, "flavour": flavour, "host": host, "state": "running",
-                                 "stage": "", "send_status": "1" if send_status else "0", "request": request,
-                                 "async_context": async_context, "seq": 0, "created_ms": int(time.time() * 1000)})
-            p.expire(key, self.max_running_s + self.retention_s)
-            await p.execute()
+        fields = {"owner": owner, "op": op, "flavour": flavour, "host": host, "state": "running", "stage": "",
+                  "send_status": "1" if send_status else "0", "request": request, "async_context": async_context,
+                  "seq": 0, "created_ms": int(time.time() * 1000)}
+        if not await self._create(keys=[key], args=[self.max_running_s + self.retention_s,
+                                                    *(x for kv in fields.items() for x in kv)]):
+            return False
         async with self.redis.pipeline(transaction=False) as p:
             p.sadd(self.keys.call_hosts, host)
             p.zadd(self.keys.active_calls(host), {cid: time.time() * 1000})
             await p.execute()
+        return True
 
     async def get(self, cid: str) -> CallRecord | None:
         h = await self.redis.hgetall(self.keys.call(cid))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Mapping
 
@@ -10,6 +12,7 @@ from grpc_status import rpc_status
 
 from host.client._auth import Credentials
 from host.client._calls import AsyncCall, CallResult
+from host.client._failover import Endpoints, FailoverChannel
 from host.errors import WbemError
 from host.flags import WbemFlag
 from host.model import values
@@ -64,30 +67,55 @@ def _context(ctx: Mapping[str, Any] | pb.Context | None) -> pb.Context | None:
 
 
 class WbemClient:
-    """`async with await WbemClient.connect("127.0.0.1:50051") as c: await c.put_class(...)`."""
+    """`async with await WbemClient.connect("127.0.0.1:50051") as c: await c.put_class(...)`.
 
-    def __init__(self, channel: grpc.aio.Channel, *, namespace: str, timeout: float | None) -> None:
+    Given several hosts (`connect(["h1:50051", "h2:50051"])`), calls go to one of them and move to
+    the next when it is gone (host/client/_failover.py); puts then carry an idempotency key, so a
+    put repeated on another host is not applied twice."""
+
+    def __init__(self, channel: Any, *, namespace: str, timeout: float | None,
+                 idempotent_puts: bool = False) -> None:
         self.channel = channel
         self.namespace = namespace
         self.timeout = timeout
+        self.idempotent_puts = idempotent_puts
         self.stub = api_grpc.WbemServiceStub(channel)
         self.call_stub = self.stub
         self.call_result_stub = calls_grpc.WbemCallResultServiceStub(channel)
         self.security_stub = sec_grpc.NamespaceSecurityServiceStub(channel)
 
     @classmethod
-    async def connect(cls, target: str = DEFAULT_TARGET, *, namespace: str = "root\\cimv2",
+    async def connect(cls, target: str | Sequence[str] = DEFAULT_TARGET, *, namespace: str = "root\\cimv2",
                       timeout: float | None = 30.0, max_message_bytes: int = 64 * 1024 * 1024,
-                      credentials: Credentials | None = None) -> "WbemClient":
-        """`credentials`: TLS (mutual with a client certificate) and a bearer token, if the host asks."""
+                      credentials: Credentials | None = None, idempotent_puts: bool | None = None) -> "WbemClient":
+        """`target`: one host ("h1:50051", or "dns:///name:50051" for every address a name has),
+        or several, comma-separated or as a list. `credentials`: TLS (mutual with a client
+        certificate) and a bearer token, if the host asks. `idempotent_puts` (default: with more
+        than one host): every put carries a fresh idempotency key."""
         creds = credentials or Credentials()
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
+        targets = [t.strip() for t in (target.split(",") if isinstance(target, str) else target) if t.strip()]
+        if any(t.startswith("dns:") for t in targets):  # every address of the name, in turn
+            options.append(("grpc.lb_policy_name", "round_robin"))
         tls = creds.channel_credentials()
-        channel = (grpc.aio.secure_channel(target, tls, options=options, interceptors=creds.interceptors())
-                   if tls is not None else
-                   grpc.aio.insecure_channel(target, options=options, interceptors=creds.interceptors()))
-        return cls(channel, namespace=namespace, timeout=timeout)
+
+        def make(t: str) -> grpc.aio.Channel:
+            if tls is not None:
+                return grpc.aio.secure_channel(t, tls, options=options, interceptors=creds.interceptors())
+            return grpc.aio.insecure_channel(t, options=options, interceptors=creds.interceptors())
+
+        many = len(targets) > 1 or any(t.startswith("dns:") for t in targets)
+        return cls(FailoverChannel(Endpoints(targets, make)), namespace=namespace, timeout=timeout,
+                   idempotent_puts=many if idempotent_puts is None else idempotent_puts)
+
+    @property
+    def target(self) -> str:
+        """The host calls go to now."""
+        return self.channel.endpoints.target if isinstance(self.channel, FailoverChannel) else ""
+
+    def _key(self, key: str | None) -> str:
+        return key if key is not None else (uuid.uuid4().hex if self.idempotent_puts else "")
 
     async def close(self) -> None:
         await self.channel.close()
@@ -115,15 +143,19 @@ class WbemClient:
         return namespace if namespace is not None else self.namespace
 
     async def put_class(self, obj: pb.WbemObject, flags: int = 0, *, context: Mapping[str, Any] | None = None,
-                        namespace: str | None = None) -> PutResult:
+                        namespace: str | None = None, idempotency_key: str | None = None) -> PutResult:
+        """`idempotency_key`: see PutClassRequest (made up when the client has idempotent_puts)."""
         r = await self._unary(self.stub.PutClass, api.PutClassRequest(
-            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)))
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context),
+            idempotency_key=self._key(idempotency_key)))
         return PutResult(r.path, r.relpath)
 
     async def put_instance(self, obj: pb.WbemObject, flags: int = 0, *, context: Mapping[str, Any] | None = None,
-                           namespace: str | None = None) -> PutResult:
+                           namespace: str | None = None, idempotency_key: str | None = None) -> PutResult:
+        """`idempotency_key`: see PutInstanceRequest (made up when the client has idempotent_puts)."""
         r = await self._unary(self.stub.PutInstance, api.PutInstanceRequest(
-            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)))
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context),
+            idempotency_key=self._key(idempotency_key)))
         return PutResult(r.path, r.relpath)
 
     # -- asynchronous calls (sink events) and semisynchronous ones (call handles)

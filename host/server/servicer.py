@@ -22,7 +22,8 @@ from host.access.rights import Right
 from host.audit import WRITES, AuditLog
 from host.calls import events
 from host.calls.runner import CallRunner
-from host.calls.store import call_id
+from host.calls.runner import INFINITE, REQUESTS
+from host.calls.store import call_id, keyed_handle
 from host.coordinator import Dispatcher
 from host.errors import HResult, WbemError, as_wbem_error
 from host.flags import WbemFlag, check_flags
@@ -43,6 +44,7 @@ SERVICES = (SERVICE, CALL_RESULT_SERVICE, SECURITY_SERVICE)
 Ctx = grpc.aio.ServicerContext
 log = logs.get("wmiput.host")
 MAX_CONTEXT_VALUES = 256
+MAX_IDEMPOTENCY_KEY = 128
 
 
 @dataclass
@@ -135,14 +137,16 @@ class WbemServicer:
                 e = as_wbem_error(raw, name)
                 e.operation = e.operation or name
                 self._log(name, request, start, e)
-                self._audit(name, request, None, e)
+                if not getattr(e, "recorded", False):
+                    self._audit(name, request, None, e)
                 await abort(context, e)
                 return None
             finally:
                 if entered:
                     self._leave()
             self._log(name, request, start, None, reply)
-            if not getattr(reply, "call_handle", ""):  # a semisynchronous put is recorded when it ends
+            # A put that ran as a call (semisynchronous, or with an idempotency key) is recorded when it ends.
+            if not getattr(reply, "call_handle", "") and not getattr(request, "idempotency_key", ""):
                 self._audit(name, request, reply, None)
             return reply
         return call
@@ -233,6 +237,8 @@ class WbemServicer:
     async def PutClass(self, r: api.PutClassRequest, ctx: Ctx) -> api.PutClassResponse:
         _need_object(r, "PutClass")
         await self._require(r.namespace, rights.USE | Right.FULL_WRITE_REP, "PutClass", "a class")
+        if r.idempotency_key:
+            return api.PutClassResponse(**await self._keyed(r, "PutClass", ctx))
         if r.flags & WbemFlag.RETURN_IMMEDIATELY:
             return api.PutClassResponse(call_handle=await self._start(r, "PutClass", events.SEMISYNC, ctx))
         res = await self.repo.put_class(r.namespace, r.object, r.flags)
@@ -241,9 +247,11 @@ class WbemServicer:
     async def PutInstance(self, r: api.PutInstanceRequest, ctx: Ctx) -> api.PutInstanceResponse:
         _need_object(r, "PutInstance")
         await self._require(r.namespace, rights.USE, "PutInstance")  # the dispatcher checks the write right
-        if r.flags & WbemFlag.RETURN_IMMEDIATELY:
+        if r.idempotency_key or r.flags & WbemFlag.RETURN_IMMEDIATELY:
             await self.dispatcher.instance_write_right(current_principal(), r.namespace, r.object.class_name,
                                                        "PutInstance")
+            if r.idempotency_key:
+                return api.PutInstanceResponse(**await self._keyed(r, "PutInstance", ctx))
             return api.PutInstanceResponse(call_handle=await self._start(r, "PutInstance", events.SEMISYNC, ctx))
         caller = wire.Caller(principal=current_principal(), host=self.host_id)
         res = await self.dispatcher.put_instance(r.namespace, r.object, r.flags,
@@ -289,6 +297,35 @@ class WbemServicer:
         async for o in self.repo.enum_instances(r.namespace, r.class_name, r.flags):
             yield api.CreateInstanceEnumResponse(object=o)
 
+
+    async def _keyed(self, r: Any, op: str, ctx: Ctx) -> dict[str, str]:
+        """A put with an idempotency key: run as a call under the handle the key makes, or, if that
+        call exists (a repeat), joined. Semisynchronous: its handle; synchronous: its outcome (the
+        response's fields), waited for within the RPC's deadline."""
+        key = r.idempotency_key
+        if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+            raise WbemError("WBEM_E_INVALID_PARAMETER", f"an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} printable "
+                            "characters", parameter_info="idempotency_key", operation=op)
+        principal = current_principal()
+        handle, started = await self.runner.start_keyed(op, events.SEMISYNC, r, principal=principal,
+                                                         client=_client(ctx), send_status=False,
+                                                         handle=keyed_handle(principal, key))
+        if not started:
+            rec = await self.runner.record(handle, principal, op)
+            if rec.op != op or REQUESTS[rec.op].FromString(rec.request) != r:
+                raise WbemError("WBEM_E_INVALID_PARAMETER", "this idempotency key was used for another request; "
+                                "use a new key for each put", parameter_info="idempotency_key", operation=op)
+        if r.flags & WbemFlag.RETURN_IMMEDIATELY:
+            return {"call_handle": handle}
+        left = ctx.time_remaining()
+        rec = await self.runner.result(handle, principal, INFINITE if left is None else max(0, int((left - 0.2) * 1000)),
+                                       op)
+        if rec is None:
+            raise _Recorded("WBEM_E_TIMED_OUT", "the put is still running (its call goes on); send it again with "
+                            "the same idempotency key for its outcome", operation=op)
+        if rec.hresult & 0x80000000:
+            raise _Recorded.from_proto(rec.error_object())
+        return {"path": rec.result, "relpath": rec.result.split(":", 1)[-1]}
 
     # -- asynchronous and semisynchronous calls
 
@@ -386,6 +423,12 @@ class WbemServicer:
         principal = current_principal()
         return sec.GetCallerAccessRightsResponse(access_mask=await self.access.rights(principal, ns),
                                                  principal=principal, administrator=self.access.is_admin(principal))
+
+
+class _Recorded(WbemError):
+    """An error the audit trail already holds (the call's own final status)."""
+
+    recorded = True
 
 
 def _raise_failure(rec: Any) -> None:

@@ -26,7 +26,7 @@ from wmiput.v1 import calls_pb2 as wmiput_dot_v1_dot_calls__pb2
 from wmiput.v1 import object_pb2 as wmiput_dot_v1_dot_object__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18wmiput/v1/services.proto\x12\twmiput.v1\x1a\x15wmiput/v1/calls.proto\x1a\x16wmiput/v1/object.proto\"\x7f\n\x0fPutClassRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12%\n\x06object\x18\x02 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"F\n\x10PutClassResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07relpath\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61ll_handle\x18\x03 \x01(\t\"\x82\x01\n\x12PutInstanceRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12%\n\x06object\x18\x02 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"I\n\x13PutInstanceResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07relpath\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61ll_handle\x18\x03 \x01(\t\"g\n\x10GetObjectRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\":\n\x11GetObjectResponse\x12%\n\x06object\x18\x01 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\"o\n\x12\x44\x65leteClassRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nclass_name\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"I\n\x13\x44\x65leteClassResponse\x12\x17\n\x0f\x63lasses_deleted\x18\x01 \x01(\x03\x12\x19\n\x11instances_deleted\x18\x02 \x01(\x03\"l\n\x15\x44\x65leteInstanceRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"&\n\x16\x44\x65leteInstanceResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\"s\n\x16\x43reateClassEnumRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nsuperclass\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"@\n\x17\x43reateClassEnumResponse\x12%\n\x06object\x18\x01 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\"v\n\x19\x43reateInstanceEnumRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nclass_name\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"C\n\x1a\x43reateInstanceEnumResponse\x12%\n\x06object\x18\x01 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\"]\n\x14ListProvidersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66lags\x18\x02 \x01(\r\x12#\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x12.wmiput.v1.Context\"Y\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\x05\x12\x19\n\x11last_seen_unix_ms\x18\x04 \x01(\x03\"\x9f\x02\n\x0cProviderInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x15\n\rhosting_model\x18\x03 \x01(\t\x12\x14\n\x0csupports_put\x18\x04 \x01(\x08\x12\x14\n\x0csupports_get\x18\x05 \x01(\x08\x12\x17\n\x0fsupports_delete\x18\x06 \x01(\x08\x12\x1c\n\x14supports_enumeration\x18\x07 \x01(\x08\x12\x0f\n\x07\x63lasses\x18\x08 \x03(\t\x12&\n\x07workers\x18\t \x03(\x0b\x32\x15.wmiput.v1.WorkerInfo\x12\x0f\n\x07\x62\x61\x63klog\x18\n \x01(\x03\x12\x0f\n\x07pending\x18\x0b \x01(\x03\x12\x19\n\x11oldest_pending_ms\x18\x0c \x01(\x03\"C\n\x15ListProvidersResponse\x12*\n\tproviders\x18\x01 \x03(\x0b\x32\x17.wmiput.v1.ProviderInfo2\xc5\x08\n\x0bWbemService\x12\x43\n\x08PutClass\x12\x1a.wmiput.v1.PutClassRequest\x1a\x1b.wmiput.v1.PutClassResponse\x12L\n\x0bPutInstance\x12\x1d.wmiput.v1.PutInstanceRequest\x1a\x1e.wmiput.v1.PutInstanceResponse\x12\x46\n\tGetObject\x12\x1b.wmiput.v1.GetObjectRequest\x1a\x1c.wmiput.v1.GetObjectResponse\x12L\n\x0b\x44\x65leteClass\x12\x1d.wmiput.v1.DeleteClassRequest\x1a\x1e.wmiput.v1.DeleteClassResponse\x12U\n\x0e\x44\x65leteInstance\x12 .wmiput.v1.DeleteInstanceRequest\x1a!.wmiput.v1.DeleteInstanceResponse\x12Z\n\x0f\x43reateClassEnum\x12!.wmiput.v1.CreateClassEnumRequest\x1a\".wmiput.v1.CreateClassEnumResponse0\x01\x12\x63\n\x12\x43reateInstanceEnum\x12$.wmiput.v1.CreateInstanceEnumRequest\x1a%.wmiput.v1.CreateInstanceEnumResponse0\x01\x12R\n\rListProviders\x12\x1f.wmiput.v1.ListProvidersRequest\x1a .wmiput.v1.ListProvidersResponse\x12]\n\x10PutInstanceAsync\x12\".wmiput.v1.PutInstanceAsyncRequest\x1a#.wmiput.v1.PutInstanceAsyncResponse0\x01\x12T\n\rPutClassAsync\x12\x1f.wmiput.v1.PutClassAsyncRequest\x1a .wmiput.v1.PutClassAsyncResponse0\x01\x12\x45\n\x08PutAsync\x12\x1a.wmiput.v1.PutAsyncRequest\x1a\x1b.wmiput.v1.PutAsyncResponse0\x01\x12K\n\nAttachCall\x12\x1c.wmiput.v1.AttachCallRequest\x1a\x1d.wmiput.v1.AttachCallResponse0\x01\x12X\n\x0f\x43\x61ncelAsyncCall\x12!.wmiput.v1.CancelAsyncCallRequest\x1a\".wmiput.v1.CancelAsyncCallResponseB$\n\x0cio.wmiput.v1P\x01Z\x12wmiput/v1;wmiputv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18wmiput/v1/services.proto\x12\twmiput.v1\x1a\x15wmiput/v1/calls.proto\x1a\x16wmiput/v1/object.proto\"\x98\x01\n\x0fPutClassRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12%\n\x06object\x18\x02 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"F\n\x10PutClassResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07relpath\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61ll_handle\x18\x03 \x01(\t\"\x9b\x01\n\x12PutInstanceRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12%\n\x06object\x18\x02 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"I\n\x13PutInstanceResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07relpath\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61ll_handle\x18\x03 \x01(\t\"g\n\x10GetObjectRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\":\n\x11GetObjectResponse\x12%\n\x06object\x18\x01 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\"o\n\x12\x44\x65leteClassRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nclass_name\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"I\n\x13\x44\x65leteClassResponse\x12\x17\n\x0f\x63lasses_deleted\x18\x01 \x01(\x03\x12\x19\n\x11instances_deleted\x18\x02 \x01(\x03\"l\n\x15\x44\x65leteInstanceRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"&\n\x16\x44\x65leteInstanceResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\"s\n\x16\x43reateClassEnumRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nsuperclass\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"@\n\x17\x43reateClassEnumResponse\x12%\n\x06object\x18\x01 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\"v\n\x19\x43reateInstanceEnumRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nclass_name\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x01(\r\x12#\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x12.wmiput.v1.Context\"C\n\x1a\x43reateInstanceEnumResponse\x12%\n\x06object\x18\x01 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\"]\n\x14ListProvidersRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05\x66lags\x18\x02 \x01(\r\x12#\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x12.wmiput.v1.Context\"Y\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\x05\x12\x19\n\x11last_seen_unix_ms\x18\x04 \x01(\x03\"\x9f\x02\n\x0cProviderInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x15\n\rhosting_model\x18\x03 \x01(\t\x12\x14\n\x0csupports_put\x18\x04 \x01(\x08\x12\x14\n\x0csupports_get\x18\x05 \x01(\x08\x12\x17\n\x0fsupports_delete\x18\x06 \x01(\x08\x12\x1c\n\x14supports_enumeration\x18\x07 \x01(\x08\x12\x0f\n\x07\x63lasses\x18\x08 \x03(\t\x12&\n\x07workers\x18\t \x03(\x0b\x32\x15.wmiput.v1.WorkerInfo\x12\x0f\n\x07\x62\x61\x63klog\x18\n \x01(\x03\x12\x0f\n\x07pending\x18\x0b \x01(\x03\x12\x19\n\x11oldest_pending_ms\x18\x0c \x01(\x03\"C\n\x15ListProvidersResponse\x12*\n\tproviders\x18\x01 \x03(\x0b\x32\x17.wmiput.v1.ProviderInfo2\xc5\x08\n\x0bWbemService\x12\x43\n\x08PutClass\x12\x1a.wmiput.v1.PutClassRequest\x1a\x1b.wmiput.v1.PutClassResponse\x12L\n\x0bPutInstance\x12\x1d.wmiput.v1.PutInstanceRequest\x1a\x1e.wmiput.v1.PutInstanceResponse\x12\x46\n\tGetObject\x12\x1b.wmiput.v1.GetObjectRequest\x1a\x1c.wmiput.v1.GetObjectResponse\x12L\n\x0b\x44\x65leteClass\x12\x1d.wmiput.v1.DeleteClassRequest\x1a\x1e.wmiput.v1.DeleteClassResponse\x12U\n\x0e\x44\x65leteInstance\x12 .wmiput.v1.DeleteInstanceRequest\x1a!.wmiput.v1.DeleteInstanceResponse\x12Z\n\x0f\x43reateClassEnum\x12!.wmiput.v1.CreateClassEnumRequest\x1a\".wmiput.v1.CreateClassEnumResponse0\x01\x12\x63\n\x12\x43reateInstanceEnum\x12$.wmiput.v1.CreateInstanceEnumRequest\x1a%.wmiput.v1.CreateInstanceEnumResponse0\x01\x12R\n\rListProviders\x12\x1f.wmiput.v1.ListProvidersRequest\x1a .wmiput.v1.ListProvidersResponse\x12]\n\x10PutInstanceAsync\x12\".wmiput.v1.PutInstanceAsyncRequest\x1a#.wmiput.v1.PutInstanceAsyncResponse0\x01\x12T\n\rPutClassAsync\x12\x1f.wmiput.v1.PutClassAsyncRequest\x1a .wmiput.v1.PutClassAsyncResponse0\x01\x12\x45\n\x08PutAsync\x12\x1a.wmiput.v1.PutAsyncRequest\x1a\x1b.wmiput.v1.PutAsyncResponse0\x01\x12K\n\nAttachCall\x12\x1c.wmiput.v1.AttachCallRequest\x1a\x1d.wmiput.v1.AttachCallResponse0\x01\x12X\n\x0f\x43\x61ncelAsyncCall\x12!.wmiput.v1.CancelAsyncCallRequest\x1a\".wmiput.v1.CancelAsyncCallResponseB$\n\x0cio.wmiput.v1P\x01Z\x12wmiput/v1;wmiputv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,42 +34,42 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wmiput.v1.services_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014io.wmiput.v1P\001Z\022wmiput/v1;wmiputv1'
-  _globals['_PUTCLASSREQUEST']._serialized_start=86
-  _globals['_PUTCLASSREQUEST']._serialized_end=213
-  _globals['_PUTCLASSRESPONSE']._serialized_start=215
-  _globals['_PUTCLASSRESPONSE']._serialized_end=285
-  _globals['_PUTINSTANCEREQUEST']._serialized_start=288
-  _globals['_PUTINSTANCEREQUEST']._serialized_end=418
-  _globals['_PUTINSTANCERESPONSE']._serialized_start=420
-  _globals['_PUTINSTANCERESPONSE']._serialized_end=493
-  _globals['_GETOBJECTREQUEST']._serialized_start=495
-  _globals['_GETOBJECTREQUEST']._serialized_end=598
-  _globals['_GETOBJECTRESPONSE']._serialized_start=600
-  _globals['_GETOBJECTRESPONSE']._serialized_end=658
-  _globals['_DELETECLASSREQUEST']._serialized_start=660
-  _globals['_DELETECLASSREQUEST']._serialized_end=771
-  _globals['_DELETECLASSRESPONSE']._serialized_start=773
-  _globals['_DELETECLASSRESPONSE']._serialized_end=846
-  _globals['_DELETEINSTANCEREQUEST']._serialized_start=848
-  _globals['_DELETEINSTANCEREQUEST']._serialized_end=956
-  _globals['_DELETEINSTANCERESPONSE']._serialized_start=958
-  _globals['_DELETEINSTANCERESPONSE']._serialized_end=996
-  _globals['_CREATECLASSENUMREQUEST']._serialized_start=998
-  _globals['_CREATECLASSENUMREQUEST']._serialized_end=1113
-  _globals['_CREATECLASSENUMRESPONSE']._serialized_start=1115
-  _globals['_CREATECLASSENUMRESPONSE']._serialized_end=1179
-  _globals['_CREATEINSTANCEENUMREQUEST']._serialized_start=1181
-  _globals['_CREATEINSTANCEENUMREQUEST']._serialized_end=1299
-  _globals['_CREATEINSTANCEENUMRESPONSE']._serialized_start=1301
-  _globals['_CREATEINSTANCEENUMRESPONSE']._serialized_end=1368
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1370
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1463
-  _globals['_WORKERINFO']._serialized_start=1465
-  _globals['_WORKERINFO']._serialized_end=1554
-  _globals['_PROVIDERINFO']._serialized_start=1557
-  _globals['_PROVIDERINFO']._serialized_end=1844
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=1846
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=1913
-  _globals['_WBEMSERVICE']._serialized_start=1916
-  _globals['_WBEMSERVICE']._serialized_end=3009
+  _globals['_PUTCLASSREQUEST']._serialized_start=87
+  _globals['_PUTCLASSREQUEST']._serialized_end=239
+  _globals['_PUTCLASSRESPONSE']._serialized_start=241
+  _globals['_PUTCLASSRESPONSE']._serialized_end=311
+  _globals['_PUTINSTANCEREQUEST']._serialized_start=314
+  _globals['_PUTINSTANCEREQUEST']._serialized_end=469
+  _globals['_PUTINSTANCERESPONSE']._serialized_start=471
+  _globals['_PUTINSTANCERESPONSE']._serialized_end=544
+  _globals['_GETOBJECTREQUEST']._serialized_start=546
+  _globals['_GETOBJECTREQUEST']._serialized_end=649
+  _globals['_GETOBJECTRESPONSE']._serialized_start=651
+  _globals['_GETOBJECTRESPONSE']._serialized_end=709
+  _globals['_DELETECLASSREQUEST']._serialized_start=711
+  _globals['_DELETECLASSREQUEST']._serialized_end=822
+  _globals['_DELETECLASSRESPONSE']._serialized_start=824
+  _globals['_DELETECLASSRESPONSE']._serialized_end=897
+  _globals['_DELETEINSTANCEREQUEST']._serialized_start=899
+  _globals['_DELETEINSTANCEREQUEST']._serialized_end=1007
+  _globals['_DELETEINSTANCERESPONSE']._serialized_start=1009
+  _globals['_DELETEINSTANCERESPONSE']._serialized_end=1047
+  _globals['_CREATECLASSENUMREQUEST']._serialized_start=1049
+  _globals['_CREATECLASSENUMREQUEST']._serialized_end=1164
+  _globals['_CREATECLASSENUMRESPONSE']._serialized_start=1166
+  _globals['_CREATECLASSENUMRESPONSE']._serialized_end=1230
+  _globals['_CREATEINSTANCEENUMREQUEST']._serialized_start=1232
+  _globals['_CREATEINSTANCEENUMREQUEST']._serialized_end=1350
+  _globals['_CREATEINSTANCEENUMRESPONSE']._serialized_start=1352
+  _globals['_CREATEINSTANCEENUMRESPONSE']._serialized_end=1419
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1421
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1514
+  _globals['_WORKERINFO']._serialized_start=1516
+  _globals['_WORKERINFO']._serialized_end=1605
+  _globals['_PROVIDERINFO']._serialized_start=1608
+  _globals['_PROVIDERINFO']._serialized_end=1895
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=1897
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=1964
+  _globals['_WBEMSERVICE']._serialized_start=1967
+  _globals['_WBEMSERVICE']._serialized_end=3060
 # @@protoc_insertion_point(module_scope)

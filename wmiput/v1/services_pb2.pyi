@@ -9,16 +9,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PutClassRequest(_message.Message):
-    __slots__ = ("namespace", "object", "flags", "context")
+    __slots__ = ("namespace", "object", "flags", "context", "idempotency_key")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     object: _object_pb2.WbemObject
     flags: int
     context: _object_pb2.Context
-    def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class PutClassResponse(_message.Message):
     __slots__ = ("path", "relpath", "call_handle")
@@ -31,16 +33,18 @@ class PutClassResponse(_message.Message):
     def __init__(self, path: _Optional[str] = ..., relpath: _Optional[str] = ..., call_handle: _Optional[str] = ...) -> None: ...
 
 class PutInstanceRequest(_message.Message):
-    __slots__ = ("namespace", "object", "flags", "context")
+    __slots__ = ("namespace", "object", "flags", "context", "idempotency_key")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     object: _object_pb2.WbemObject
     flags: int
     context: _object_pb2.Context
-    def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, namespace: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class PutInstanceResponse(_message.Message):
     __slots__ = ("path", "relpath", "call_handle")
