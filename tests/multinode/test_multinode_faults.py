@@ -430,7 +430,11 @@ async def stored_events(cluster: Cluster, handles: list[str]) -> dict[str, list[
                     p.xrange(keys.call_events(call_id(h)))
                 res = await p.execute()
             for h, entries in zip(chunk, res, strict=True):
-                out[h] = [calls.SinkEvent.FromString(f[b"e"]) for _, f in entries]
+                out[h] = []
+                for entry_id, f in entries:  # the sequence is the entry id, "<sequence>-0"
+                    e = calls.SinkEvent.FromString(f[b"e"])
+                    e.sequence = int(entry_id.decode().split("-")[0])
+                    out[h].append(e)
     finally:
         await r.aclose()
     return out
