@@ -127,6 +127,7 @@ class CallRunner:
         self.host_id = host_id
         self.limits = limits
         self.recovery_interval_s = recovery_interval_s
+        self._leaving = False  # release_followers()
         self._local: dict[str, _Local] = {}
         # Calls this host owns but does not run: a final event it could not write, or an adopted
         # call waiting for its transaction to settle. Recovery looks at them again.
@@ -147,6 +148,12 @@ class CallRunner:
     def start(self) -> None:
         self.watcher.start()
         self._loop = asyncio.create_task(self._recovery())
+
+    def release_followers(self) -> None:
+        """Ending: every event stream followed here ends with WBEM_E_SHUTTING_DOWN, which clients
+        take as their cue to attach again on another host (the calls go on there)."""
+        self._leaving = True
+        self.watcher.wake_all()
 
     async def drain(self, timeout: float) -> bool:
         """Wait for the calls running here to end; False on timeout (the rest are adopted elsewhere)."""
@@ -332,6 +339,9 @@ class CallRunner:
                             return
                     if batch:
                         continue
+                    if self._leaving:
+                        raise WbemError("WBEM_E_SHUTTING_DOWN", "this host is stopping; the call goes on: attach "
+                                        "to it on another host (AttachCall)", operation=operation)
                     now = await self.store.progress_of(cid)
                     if now is None:
                         raise WbemError("WBEM_E_NOT_FOUND", "the call's record expired", operation=operation)

@@ -53,6 +53,9 @@ class CallWatcher:
         for ev in self._waiters.get(cid, ()):
             ev.set()
 
+    def wake_all(self) -> None:
+        self._wake_all()
+
     def _wake_all(self) -> None:
         for waiters in self._waiters.values():
             for ev in waiters:

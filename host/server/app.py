@@ -141,6 +141,8 @@ class Host:
             self.servicer.draining = True  # new calls: WBEM_E_SHUTTING_DOWN from here on
         if self.calls is not None and not await self.calls.drain(self.settings.grace_seconds):
             log.warning("grace period over; calls still running are left to other hosts", running=self.calls.running)
+        if self.calls is not None:  # their event streams end too: clients attach again elsewhere
+            self.calls.release_followers()
         if self.servicer is not None and not await self.servicer.drain(self.settings.grace_seconds):
             log.warning("grace period over; cancelling calls still in flight", in_flight=self.servicer.in_flight)
         if self.server is not None:

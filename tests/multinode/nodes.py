@@ -33,20 +33,27 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def unavailable_reason() -> str | None:
-    """Why this machine cannot run the multi-node test, or None."""
+    """Why this machine cannot run the multi-node test, or None: root, `ip`, and a namespace with a
+    veth pair in it that a process can be run in."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return "needs root (ip netns, veth pairs, a bridge)"
     if shutil.which("ip") is None:
         return "needs iproute2's `ip`"
-    probe = f"wmprobe-{secrets.token_hex(3)}"
+    tag = secrets.token_hex(3)
+    probe, veth = f"wmprobe-{tag}", f"wmp{tag}"
     try:
-        r = ip("netns", "add", probe, check=False)
+        for args in (["netns", "add", probe], ["link", "add", veth, "type", "veth", "peer", "name", f"{veth}x"],
+                     ["link", "set", f"{veth}x", "netns", probe], ["netns", "exec", probe, "ip", "link"]):
+            r = ip(*args, check=False)
+            if r.returncode != 0:
+                return f"`ip {' '.join(args)}` is not available here: {r.stderr.strip()}"
+        return None
     except (OSError, subprocess.TimeoutExpired) as e:
-        return f"`ip netns add` failed: {e}"
-    if r.returncode != 0:
-        return f"`ip netns add` is not available here: {r.stderr.strip()}"
-    ip("netns", "del", probe, check=False)
-    return None
+        return f"`ip` failed: {e!r}"
+    finally:
+        with contextlib.suppress(Exception):
+            ip("link", "del", veth, check=False)
+            ip("netns", "del", probe, check=False)
 
 
 def used_networks() -> list[ipaddress.IPv4Network]:
