@@ -107,6 +107,11 @@ def as_wbem_error(e: Exception, operation: str) -> WbemError:
         # Redis refuses a script at its first write when full, so nothing of the call was written.
         return WbemError("WBEM_E_OUT_OF_MEMORY", "the repository (Redis) is at its maxmemory limit; nothing was "
                          "written", operation=operation)
+    if isinstance(e, (redis.exceptions.ClusterError, redis.exceptions.ClusterDownError,
+                      redis.exceptions.TryAgainError, redis.exceptions.MasterDownError)):
+        # A Redis Cluster with a shard down or moving slots: the step was refused whole.
+        return WbemError("WBEM_E_NOT_AVAILABLE", f"the repository (Redis Cluster) is not serving every slot: "
+                         f"{e}; try again", operation=operation)
     if isinstance(e, redis.exceptions.ReadOnlyError):
         return WbemError("WBEM_E_NOT_AVAILABLE", "the repository (Redis) is a read-only replica; try again "
                          "after failover", operation=operation)
