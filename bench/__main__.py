@@ -63,10 +63,11 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
                          "always)")
     ap.add_argument("--worker-concurrency", type=int, default=16, metavar="N",
                     help="tasks each worker process runs at once (the worker's default, 16)")
-    ap.add_argument("--provider", choices=("inventory", "null"), default="inventory",
+    ap.add_argument("--provider", default=None, metavar="inventory|null",
                     help="what serves S2/S3's levels: the bundled SQLite InventoryProvider (default) or a provider "
                          "that does nothing (bench/providers.py), to see the host's own cost; the Celery chain's "
-                         "steps do the same (the same SQL, or nothing)")
+                         "steps do the same (the same SQL, or nothing). With --sweep-scale, a comma-separated "
+                         "list (default null,inventory; --quick: null)")
     ap.add_argument("--no-floors", action="store_true", help="skip floors A and B")
     ap.add_argument("--no-alternative", action="store_true", help="skip the Celery alternative even if present")
     ap.add_argument("--sweep-depth", action="store_true", help="S2 at depths 1 to 6 (concurrency 1)")
@@ -78,6 +79,14 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
                     help="the large repository of --sweep-repo (default 100,000; --full: 1,000,000)")
     ap.add_argument("--full", action="store_true",
                     help="every sweep, with the issue's 1,000,000-instance repository (takes a long time)")
+    ap.add_argument("--sweep-scale", action="store_true",
+                    help="instead of the scenarios: the scaling sweep (bench/scale.py): S1 and S2 with 1 and 2 hosts, "
+                         "1 and 2 worker processes per provider, on one Redis server and on a 3-shard Redis Cluster, "
+                         "for a fixed time per point at one concurrency; then the census of Redis commands per put "
+                         "by hash tag and the capacity model of docs/scaling.md. Writes OUT/scaling.json and "
+                         "OUT/scaling.png (about 5 minutes; --quick: under a minute)")
+    ap.add_argument("--scale-seconds", type=float, default=None, metavar="S",
+                    help="--sweep-scale: seconds per point (default 8; --quick: 1)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, Redis data)")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
                     help="sample the host and one worker with py-spy during every run and write what took the "
@@ -89,6 +98,18 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
     if a.repo_size is None:
         a.repo_size = 1_000_000 if a.full else 100_000
     a.concurrencies = [int(x) for x in (a.concurrency or ("1,16" if a.quick else "1,16,64")).split(",") if x]
+    kinds = [k.strip() for k in (a.provider or "").split(",") if k.strip()]
+    if any(k not in ("inventory", "null") for k in kinds):
+        ap.error(f"--provider: inventory or null, not {a.provider!r}")
+    if a.sweep_scale:
+        if a.concurrency is not None and len(a.concurrencies) != 1:
+            ap.error("--sweep-scale measures at one concurrency: give one value to --concurrency")
+        a.scale_concurrency = a.concurrencies[0] if a.concurrency is not None else 64
+        a.scale_seconds = a.scale_seconds or (1.0 if a.quick else 8.0)
+        a.scale_providers = kinds or (["null"] if a.quick else ["null", "inventory"])
+    elif len(kinds) > 1:
+        ap.error("--provider takes one value (a list only with --sweep-scale)")
+    a.provider = kinds[0] if kinds else "inventory"
     a.scenario_list = [s.strip().upper() for s in a.scenarios.split(",") if s.strip()]
     unknown = set(a.scenario_list) - set(scenarios.SCENARIOS)
     if unknown:
@@ -231,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rc = 0
+    if args.sweep_scale:
+        return scale_main(args, tmp, started_at)
     try:
         doc = eventloop.run(run_all(env, args, started_at))
         jpath, ppath = args.out / "results.json", args.out / "results.png"
@@ -252,6 +275,41 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         env.close()
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rc
+
+
+def scale_main(args: argparse.Namespace, tmp: Path, started_at: str) -> int:
+    """python -m bench --sweep-scale: its own Redis, hosts and workers per configuration (bench/scale.py)."""
+    from bench import scale
+
+    async def go() -> dict[str, Any]:
+        loop, main_task = asyncio.get_running_loop(), asyncio.current_task()
+        assert main_task is not None
+
+        def interrupt() -> None:
+            Stop.requested = True
+            main_task.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupt)
+        return await scale.run_scale(args, tmp, started_at)
+
+    rc = 0
+    try:
+        doc = eventloop.run(go())
+        jpath, ppath = scale.write(args.out, doc)
+        print("\n" + scale.summary(doc))
+        print(f"\nwrote {jpath} and {ppath} in {doc['duration_s']}s")
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted: stopping everything", file=sys.stderr)
+        rc = 130
+    except Exception:
+        print(f"\nfailed; logs of the hosts and workers are kept in {tmp}", file=sys.stderr)
+        args.keep_tmp = True
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     return rc

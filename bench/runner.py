@@ -4,10 +4,11 @@ the previous one is answered, `count` requests in all; latencies, throughput and
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from bench.env import CpuMeter
@@ -54,7 +55,8 @@ class Progress:
         every = 0.5 if self.tty else 10.0
         if now - self.started > 2.0 and now - self.last >= every:
             self.last = now
-            text = f"  {self.label}: {self.done}/{self.total} ({self.done / (now - self.started):.0f}/s)"
+            of = f"/{self.total}" if self.total else ""  # a timed run: no total
+            text = f"  {self.label}: {self.done}{of} ({self.done / (now - self.started):.0f}/s)"
             if self.tty:
                 sys.stderr.write("\r" + text.ljust(70))
             else:
@@ -70,9 +72,11 @@ class Progress:
 
 async def drive(label: str, op: Op, *, count: int, concurrency: int, meter: CpuMeter,
                 before: Callable[[int], Awaitable[Any]] | None = None, warmup: Op | None = None,
-                warmup_count: int = 0) -> dict[str, Any]:
+                warmup_count: int = 0, duration: float | None = None) -> dict[str, Any]:
     """Run op(0..count-1) with `concurrency` in flight. `before(i)`, if given, is awaited untimed
-    before op(i) (S4: the parent class must exist). Failures are counted, not timed."""
+    before op(i) (S4: the parent class must exist). Failures are counted, not timed.
+    `duration` (seconds): run op(0), op(1), ... until that long has passed instead (`count` is then
+    ignored: the run's count is what was sent; the scaling sweep)."""
     if warmup is not None and warmup_count:
         nxt = iter(range(warmup_count))
 
@@ -85,12 +89,15 @@ async def drive(label: str, op: Op, *, count: int, concurrency: int, meter: CpuM
     latencies: list[float] = []
     errors: list[str] = []
     results: list[Any] = []
-    progress = Progress(label, count)
-    indices = iter(range(count))
+    progress = Progress(label, count if duration is None else 0)
+    indices: Iterator[int] = iter(range(count)) if duration is None else itertools.count()
+    deadline = float("inf")
 
     async def client() -> None:
         for i in indices:
             Stop.check()
+            if time.perf_counter() >= deadline:
+                break
             if before is not None:
                 await before(i)
             t0 = time.perf_counter()
@@ -107,6 +114,8 @@ async def drive(label: str, op: Op, *, count: int, concurrency: int, meter: CpuM
 
     meter.start(label, concurrency)
     t_start = time.perf_counter()
+    if duration is not None:
+        deadline = t_start + duration
     await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t_start
     cpu = meter.stop()
@@ -117,7 +126,7 @@ async def drive(label: str, op: Op, *, count: int, concurrency: int, meter: CpuM
     return {
         "label": label,
         "concurrency": concurrency,
-        "count": count,
+        "count": count if duration is None else ok + len(errors),
         "ok": ok,
         "errors": len(errors),
         "first_errors": sorted(set(errors))[:3],

@@ -37,13 +37,14 @@ def _shutting_down(e: grpc.aio.AioRpcError) -> bool:
     return any(k == HRESULT_NAME_KEY and v == "WBEM_E_SHUTTING_DOWN" for k, v in (e.trailing_metadata() or ()))
 
 
-def may_repeat(method: str, request: Any, e: grpc.aio.AioRpcError) -> bool:
-    """Whether a call that failed with `e` may be sent to another host."""
+def may_repeat(method: str, request: Any, e: grpc.aio.AioRpcError, hosts: int) -> bool:
+    """Whether a call that failed with `e` may be sent again (to the next of `hosts` hosts)."""
     if e.code() != grpc.StatusCode.UNAVAILABLE:
         return False
+    if _shutting_down(e):  # it ran nothing; worth it only if there is another host
+        return hosts > 1
     name = method.rsplit("/", 1)[-1]
-    return (_shutting_down(e) or name in READS
-            or (name in KEYED and bool(getattr(request, "idempotency_key", ""))))
+    return name in READS or (name in KEYED and bool(getattr(request, "idempotency_key", "")))
 
 
 class Endpoints:
@@ -96,7 +97,7 @@ class FailoverChannel:
                 try:
                     return await multicallable(ch)(request, **options)
                 except grpc.aio.AioRpcError as e:
-                    if n == tries - 1 or not may_repeat(method, request, e):
+                    if n == tries - 1 or not may_repeat(method, request, e, len(self.endpoints.targets)):
                         raise
                     self.endpoints.failed(i)
                     await asyncio.sleep(min(0.05 * 2 ** n, 1.0) * random.uniform(0.5, 1.0))
@@ -139,7 +140,8 @@ class _Stream:
                 self._received = True
                 return msg
             except grpc.aio.AioRpcError as e:
-                if self._received or n == tries - 1 or not may_repeat(self._method, self._request, e):
+                if (self._received or n == tries - 1
+                        or not may_repeat(self._method, self._request, e, len(self._endpoints.targets))):
                     raise
                 self._endpoints.failed(self._index)
                 self._call = None
