@@ -455,6 +455,8 @@ class CallRunner:
             await self.store.move(cid, listed_under, rec.host)
             if rec.host != self.host_id:
                 return 0
+        if not self.coordinator.may_adopt():  # Redis went away during this pass: what looked dead may live
+            return 0
         stage = await self.store.adopt(cid, rec.host, self.host_id)
         if stage is None:
             return 0

@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from host import logs
-from host.calls.control import CallControl
+from host.calls.control import CallControl, CallLost
 from host.coordinator.registry import Level
 from host.errors import WbemError
 from host.failpoints import failpoint
@@ -165,6 +165,7 @@ class Coordinator:
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
         self._healthy_since: float | None = time.monotonic()
+        self._last_beat = time.monotonic()
 
     async def start(self) -> None:
         await self.redis.script_load(self._release.script)  # _finish runs it by its digest in a pipeline
@@ -196,8 +197,12 @@ class Coordinator:
             await asyncio.sleep(self.alive_ms / 5000)
             try:
                 await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
-                if self._healthy_since is None:
-                    self._healthy_since = time.monotonic()
+                now = time.monotonic()
+                # A beat that took long (its retries rode out an outage) is an outage too: other
+                # hosts' alive keys may have lapsed meanwhile although they live.
+                if self._healthy_since is None or now - self._last_beat > self.alive_ms / 1000:
+                    self._healthy_since = now
+                self._last_beat = now
             except redis.exceptions.RedisError as e:
                 # Other hosts' alive keys may lapse too while Redis is away: adopt nothing until
                 # they have had a full lease to come back.
@@ -244,6 +249,11 @@ class Coordinator:
                     await self._finish(tx_id, meta)
                     raise
             return await self._run(tx_id, meta, template, plan, deadline, control, locked)
+        except CallLost:
+            # Another host took the call over (this one was thought dead): it waits for this
+            # transaction's outcome, which recovery now settles.
+            await self._orphan(tx_id)
+            raise
         except redis.exceptions.RedisError:
             # Redis failed under us: hand the transaction to recovery (presumed abort if
             # undecided); if even that fails, recovery adopts it as ours and not driven.
@@ -282,6 +292,8 @@ class Coordinator:
                                            f"{'provider ' + provider if provider else 'the repository'}")
             except WbemError as refusal:
                 await self._abort(tx_id, meta, template, asked)
+                if refusal.name == "WBEM_E_CALL_CANCELLED":  # a provider found it aborted: say by whom
+                    raise await self._abort_reason(tx_id, meta) from None
                 raise refusal
             if i < len(meta.levels) - 1:
                 failpoint("between_prepares")
@@ -505,7 +517,9 @@ class Coordinator:
     def may_adopt(self) -> bool:
         """False until Redis has answered our heartbeats for a whole lease: after an outage, other
         hosts' alive keys may have lapsed although the hosts live."""
-        return self._healthy_since is not None and time.monotonic() - self._healthy_since >= self.alive_ms / 1000
+        now = time.monotonic()
+        return (self._healthy_since is not None and now - self._healthy_since >= self.alive_ms / 1000
+                and now - self._last_beat < self.alive_ms / 1000)  # and still beating now
 
     async def recover_once(self, batch: int = 200, parallel: int = 32) -> int:
         """Adopt and finish the transactions nobody drives: those handed to recovery (orphans),
@@ -537,7 +551,12 @@ class Coordinator:
 
     async def _take(self, tx_id: str, listed: str) -> int:
         tx = self.keys.tx(tx_id)
-        owner_raw = await self.redis.hget(tx, "owner")
+        owner_raw, state_raw = await self.redis.hmget(tx, "owner", "state")
+        if owner_raw is not None and state_raw is None:
+            # Only an owner field: written by an orphaning that came after the record expired (or
+            # never made it). There is nothing to finish.
+            await self.redis.delete(tx)
+            owner_raw = None
         if owner_raw is None:  # record gone (expired): nothing left to do
             async with self.redis.pipeline(transaction=False) as p:
                 p.zrem(self.keys.active_transactions, tx_id)
@@ -548,6 +567,8 @@ class Coordinator:
             return 0
         owner = owner_raw.decode()
         alive = bool(owner and owner != self.host_id and await self.redis.exists(self.keys.host_alive(owner)))
+        if not self.may_adopt():  # Redis went away during this pass: what looked dead may live
+            return 0
         state = await self._adopt(keys=[tx], args=[owner, self.host_id, "1" if alive else "0"])
         if not state or tx_id in self._driving:
             return 0
