@@ -34,8 +34,7 @@ from typing import Any
 import pytest
 
 from host.calls.store import call_id
-from host.client import Credentials, WbemClient, WbemError, WbemFlag, instance, prop
-from host.client._calls import AsyncCall, final_hresult
+from host.client import AsyncCall, Credentials, WbemClient, WbemError, WbemFlag, final_hresult, instance, prop
 from host.errors import hresult_name
 from tests.multinode.nodes import Net, unavailable_reason
 from tests.provider_env import INVENTORY, dynamic, register
@@ -62,8 +61,8 @@ TOTAL_S = 280  # the whole scenario, inside pytest's timeout, so that clean-up a
 
 START_TIMEOUT_S = 20  # one PutInstanceAsync until `accepted`
 RESUME_FOR_S = 3  # the SDK's own re-attach to the same host; then the loop re-attaches elsewhere
-FOLLOW_DEADLINE_S = 100  # a call with no final event by then is a hang
-SETTLE_S = 60  # after the load: transactions, calls and staged rows gone
+FOLLOW_DEADLINE_S = 60  # a call with no final event by then is a hang (a put's own deadline is 30 s)
+SETTLE_S = 40  # after the load: transactions, calls and staged rows gone
 IN_DOUBT = {"WBEM_E_NOT_AVAILABLE", "WBEM_E_TRANSPORT_FAILURE", "WBEM_E_SHUTTING_DOWN"}
 FLAGS = WbemFlag.CREATE_ONLY | WbemFlag.SEND_STATUS
 
@@ -116,7 +115,7 @@ class Cluster:
         self.logs = tmp / "logs"
         self.logs.mkdir()
         self.procs: dict[str, Any] = {}
-        self.generation: dict[str, int] = {"h1": 0, "h2": 0}
+        self._log_offsets: dict[str, int] = {}  # where a host's log stood when it was last started
         self._certs()
 
     def _certs(self) -> None:
@@ -182,16 +181,14 @@ class Cluster:
             "WMIPUT_HOST_LEASE_MS": str(HOST_LEASE_MS), "WMIPUT_TLS_CERT": str(self.cert_pem),
             "WMIPUT_TLS_KEY": str(self.key_pem), "WMIPUT_GRACE_SECONDS": "2",
         })
+        self._log_offsets[name] = offset
         self.procs[name] = self.net.spawn(name, "host", [sys.executable, "-m", "host.cli", "serve"], env, log)
-        self.generation[name] += 1
-        self._offsets = getattr(self, "_offsets", {})
-        self._offsets[name] = offset
         return log
 
     async def host_serving(self, name: str, timeout: float = 45) -> None:
         log = self.logs / f"host-{name}.log"
         deadline = time.monotonic() + timeout
-        while b"host serving" not in log.read_bytes()[self._offsets[name]:]:
+        while b"host serving" not in log.read_bytes()[self._log_offsets[name]:]:
             assert self.procs[name].poll() is None, f"host {name} exited\n{self.tail(log.name)}"
             assert time.monotonic() < deadline, f"host {name} not serving in {timeout}s\n{self.tail(log.name)}"
             await asyncio.sleep(0.05)
@@ -289,7 +286,7 @@ class Load:
                 async with asyncio.timeout(FOLLOW_DEADLINE_S):
                     await self.follow(rec, call, n, host)
             except TimeoutError:
-                rec.problem = f"no final event within {FOLLOW_DEADLINE_S}s"
+                rec.problem = "; ".join(filter(None, [rec.problem, f"no final event within {FOLLOW_DEADLINE_S}s"]))
             rec.t_end = self.now()
 
     async def follow(self, rec: Call, call: AsyncCall, n: int, host: str) -> None:
@@ -391,8 +388,9 @@ def log_lines(path: Path, text: str, start: str = "", end: str = "~") -> int:
     return n
 
 
-async def settle(cluster: Cluster) -> dict[str, Any]:
-    """Wait (with a deadline) until no transaction, call, staged row or task is left anywhere."""
+async def settle(cluster: Cluster) -> tuple[bool, dict[str, Any]]:
+    """Wait (with a deadline) until no transaction, call, staged row or task is left anywhere.
+    (True, counts), or (False, what was left)."""
     from redis.asyncio import Redis
 
     from host.repository.keys import Keys
@@ -415,9 +413,61 @@ async def settle(cluster: Cluster) -> dict[str, Any]:
         deadline = time.monotonic() + SETTLE_S
         while not await quiet():
             if time.monotonic() > deadline:
-                raise AssertionError(f"the system did not settle in {SETTLE_S}s: {state}")
+                return False, state
             await asyncio.sleep(0.1)
-        return state
+        return True, state
+    finally:
+        await r.aclose()
+
+
+def host_names(cluster: Cluster) -> dict[str, str]:
+    """Host id (as Redis and the audit entries name it) -> node, from the hosts' logs."""
+    out = {}
+    for path in cluster.logs.glob("host-*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"event": "audit"' in line:
+                with contextlib.suppress(ValueError, KeyError):
+                    out.setdefault(json.loads(line)["host"], path.stem.removeprefix("host-"))
+    return out
+
+
+async def dump_unsettled(cluster: Cluster, load: Load) -> dict[str, Any]:
+    """What Redis holds about the transactions and calls that did not end: the failure's evidence."""
+    from redis.asyncio import Redis
+
+    from host.repository.keys import Keys
+    keys = Keys(cluster.prefix)
+    names = host_names(cluster)
+    by_cid = {call_id(r.handle): r for r in load.calls}
+    r = Redis(host=cluster.redis_ip, port=REDIS_PORT, socket_timeout=10)
+
+    def text(h: dict[bytes, bytes], drop: tuple[bytes, ...] = ()) -> dict[str, str]:
+        out = {k.decode(): v.decode(errors="replace") for k, v in h.items() if k not in drop}
+        for f in ("host", "owner"):
+            if f in out:
+                out[f] += f" ({names.get(out[f], '?')})"
+        return out
+
+    try:
+        out: dict[str, Any] = {"host_ids": names, "transactions": {}, "calls": {}, "alive_ms_left": {}}
+        for tx in await r.zrange(keys.active_transactions, 0, -1):
+            out["transactions"][tx.decode()] = text(await r.hgetall(keys.tx(tx.decode())), (b"task",))
+        for tx in await r.zrange(keys.orphan_transactions, 0, -1):
+            out["transactions"].setdefault(tx.decode(), text(await r.hgetall(keys.tx(tx.decode())), (b"task",)))
+        async for k in r.scan_iter(match=f"{cluster.prefix}:{{meta}}:calls:active:*", count=500):
+            listed_under = k.decode().rsplit(":", 1)[1]
+            for cid in await r.zrange(k, 0, -1):
+                c = cid.decode()
+                rec = text(await r.hgetall(keys.call(c)), (b"request", b"result_error"))
+                rec["listed_under"] = f"{listed_under} ({names.get(listed_under, '?')})"
+                rec["events"] = str([(e[0].decode(), calls.SinkEvent.FromString(e[1][b"e"]).WhichOneof("event"))
+                                     for e in await r.xrange(keys.call_events(c))])
+                if c in by_cid:
+                    rec["client_id"] = by_cid[c].id
+                out["calls"][c] = rec
+        for h in names:
+            out["alive_ms_left"][f"{h} ({names[h]})"] = await r.pttl(keys.host_alive(h))
+        return out
     finally:
         await r.aclose()
 
@@ -587,7 +637,10 @@ async def scenario(run: Run, tmp_path: Path) -> None:
         t.result()  # a loop that crashed is a test bug: show it
     load_s = load.now()
     assert not pending, f"{len(pending)} client loops did not finish"
-    settled = await settle(cluster)
+    settled, left = await settle(cluster)
+    unsettled = {} if settled else await dump_unsettled(cluster, load)
+    if unsettled:
+        (tmp_path / "unsettled.json").write_text(json.dumps(unsettled, indent=2))
 
     # -- the oracle
     store_a = items(cluster.data / "LevelA.sqlite")
@@ -661,7 +714,7 @@ async def scenario(run: Run, tmp_path: Path) -> None:
             "tasks_taken_over": cluster.log_count("worker-*.log", "task taken over"),
             "calls_without_audit_entry": sum(1 for r in load.calls if call_id(r.handle) not in audited),
         },
-        "settled": settled,
+        "settled": settled, "left_after_settling": left,
         "seconds": {"setup": round(setup_s, 1), "load_and_drain": round(load_s, 1),
                     "total": round(time.monotonic() - wall0, 1)},
     }
@@ -681,6 +734,7 @@ async def scenario(run: Run, tmp_path: Path) -> None:
           f"details {tmp_path / 'summary.json'}")
 
     assert load.calls and outcomes.get("ok", 0) > 0
+    assert settled, f"the system did not settle in {SETTLE_S}s: {left}; Redis holds {json.dumps(unsettled)[:3000]}"
     assert not no_final, f"calls without a final status: {no_final[:20]}"
     assert not event_problems, f"calls with broken event streams: {list(event_problems.items())[:20]}"
     assert not lost, f"acknowledged puts lost: {lost[:20]}"
