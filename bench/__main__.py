@@ -84,9 +84,12 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
                          "1 and 2 worker processes per provider, on one Redis server and on a 3-shard Redis Cluster, "
                          "for a fixed time per point at one concurrency; then the census of Redis commands per put "
                          "by hash tag and the capacity model of docs/scaling.md. Writes OUT/scaling.json and "
-                         "OUT/scaling.png (about 5 minutes; --quick: under a minute)")
+                         "OUT/scaling.png (about 4 minutes on a quiet machine; --quick: under a minute)")
     ap.add_argument("--scale-seconds", type=float, default=None, metavar="S",
                     help="--sweep-scale: seconds per point (default 8; --quick: 1)")
+    ap.add_argument("--scale-model", type=Path, default=None, metavar="FILE",
+                    help="compute the model of docs/scaling.md again from a scaling.json written before "
+                         "(nothing is measured) and write OUT/scaling.json and OUT/scaling.png")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, Redis data)")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
                     help="sample the host and one worker with py-spy during every run and write what took the "
@@ -246,6 +249,13 @@ def _sigterm(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.scale_model is not None:
+        from bench import scale
+        doc = scale.remodel(args.scale_model)
+        jpath, ppath = scale.write(args.out, doc)
+        print(scale.summary(doc))
+        print(f"\nwrote {jpath} and {ppath} (model computed again from {args.scale_model})")
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="wmiput-bench-"))
     env = Env(tmp, appendfsync=args.appendfsync, worker_concurrency=args.worker_concurrency, provider=args.provider,
               profile_dir=args.profile)
