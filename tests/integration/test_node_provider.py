@@ -39,6 +39,13 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _one_redis_server(request: pytest.FixtureRequest) -> None:
+    if request.config.getoption("--redis-cluster") or os.environ.get("WMIPUT_TEST_REDIS_CLUSTER") == "1":
+        pytest.skip("the Node.js provider example talks to one Redis server: its client is not a cluster client "
+                    "(examples/node-provider/README.md)")
+
+
 class NodeProvider:
     """The node process serving "NodeProv" and its JSON store."""
 
