@@ -165,7 +165,6 @@ class Coordinator:
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
         self._healthy_since: float | None = time.monotonic()
-        self._last_beat = time.monotonic()
 
     async def start(self) -> None:
         await self.redis.script_load(self._release.script)  # _finish runs it by its digest in a pipeline
@@ -197,17 +196,13 @@ class Coordinator:
             await asyncio.sleep(self.alive_ms / 5000)
             try:
                 await self.redis.set(self.keys.host_alive(self.host_id), "1", px=self.alive_ms)
-                now = time.monotonic()
-                # A beat that took long (its retries rode out an outage) is an outage too: other
-                # hosts' alive keys may have lapsed meanwhile although they live.
-                if self._healthy_since is None or now - self._last_beat > self.alive_ms / 1000:
-                    self._healthy_since = now
-                self._last_beat = now
-            except redis.exceptions.RedisError as e:
+                if self._healthy_since is None:
+                    self._healthy_since = time.monotonic()
+            except Exception as e:  # noqa: BLE001 - the heartbeat must outlive any failure
                 # Other hosts' alive keys may lapse too while Redis is away: adopt nothing until
                 # they have had a full lease to come back.
                 self._healthy_since = None
-                log.warning("host heartbeat failed", error=str(e))
+                log.warning("host heartbeat failed", error=repr(e))
 
     # ------------------------------------------------------------------ a put
 
@@ -517,9 +512,7 @@ class Coordinator:
     def may_adopt(self) -> bool:
         """False until Redis has answered our heartbeats for a whole lease: after an outage, other
         hosts' alive keys may have lapsed although the hosts live."""
-        now = time.monotonic()
-        return (self._healthy_since is not None and now - self._healthy_since >= self.alive_ms / 1000
-                and now - self._last_beat < self.alive_ms / 1000)  # and still beating now
+        return self._healthy_since is not None and time.monotonic() - self._healthy_since >= self.alive_ms / 1000
 
     async def recover_once(self, batch: int = 200, parallel: int = 32) -> int:
         """Adopt and finish the transactions nobody drives: those handed to recovery (orphans),
