@@ -261,10 +261,11 @@ def main(argv: list[str] | None = None) -> int:
               profile_dir=args.profile)
     signal.signal(signal.SIGTERM, _sigterm)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    rc = 0
     if args.sweep_scale:
+        env.close()
         return scale_main(args, tmp, started_at)
-    try:
+
+    def run() -> None:
         doc = eventloop.run(run_all(env, args, started_at))
         jpath, ppath = args.out / "results.json", args.out / "results.png"
         report.write_json(jpath, doc)
@@ -275,19 +276,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nratios: {doc['ratios']}")
         print(f"alternative: {doc['alternative']['status']}")
         print(f"wrote {jpath} and {ppath} in {doc['duration_s']}s")
+    return _guarded(args, tmp, run, env.close)
+
+
+def _guarded(args: argparse.Namespace, tmp: Path, run: Any, close: Any = None) -> int:
+    """Run a bench; 130 if interrupted. On a failure the temporary directory (logs) is kept."""
+    try:
+        run()
+        return 0
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ninterrupted: stopping everything", file=sys.stderr)
-        rc = 130
+        return 130
     except Exception:
-        print(f"\nfailed; logs of the host and workers are kept in {tmp}", file=sys.stderr)
+        print(f"\nfailed; logs of the hosts and workers are kept in {tmp}", file=sys.stderr)
         args.keep_tmp = True
         raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        env.close()
+        if close is not None:
+            close()
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    return rc
 
 
 def scale_main(args: argparse.Namespace, tmp: Path, started_at: str) -> int:
@@ -305,24 +314,12 @@ def scale_main(args: argparse.Namespace, tmp: Path, started_at: str) -> int:
             loop.add_signal_handler(sig, interrupt)
         return await scale.run_scale(args, tmp, started_at)
 
-    rc = 0
-    try:
+    def run() -> None:
         doc = eventloop.run(go())
         jpath, ppath = scale.write(args.out, doc)
         print("\n" + scale.summary(doc))
         print(f"\nwrote {jpath} and {ppath} in {doc['duration_s']}s")
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("\ninterrupted: stopping everything", file=sys.stderr)
-        rc = 130
-    except Exception:
-        print(f"\nfailed; logs of the hosts and workers are kept in {tmp}", file=sys.stderr)
-        args.keep_tmp = True
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if not args.keep_tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return rc
+    return _guarded(args, tmp, run)
 
 
 if __name__ == "__main__":
