@@ -1,0 +1,1 @@
+"""MOF: compile Managed Object Format files and load them through the front door, like mofcomp."""
