@@ -34,6 +34,7 @@ from host.client._objects import TYPES
 from host.config import Settings, env_name
 from host.errors import hresult_name
 from host.model import values
+from host.mof import command as mof_command
 from wmiput.v1 import object_pb2 as pb
 from wmiput.v1 import status_pb2 as st
 
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("name", help="the new namespace's name, e.g. test")
     ns.add_argument("--parent", default="root")
     _target(ns)
+    mof_command.add_parser(sub, _target)
     return p
 
 
@@ -321,14 +323,20 @@ def _print(obj: pb.WbemObject, proto_json: bool = False) -> None:
                      else str(o), ensure_ascii=False))
 
 
-async def _run(a: argparse.Namespace) -> int:
+async def _connect(a: argparse.Namespace) -> WbemClient:
     import os
     target = a.target or os.environ.get("WMIPUT_TARGET") or "127.0.0.1:50051"
     creds = Credentials(token=a.token or os.environ.get("WMIPUT_TOKEN", ""),
                         ca=a.tls_ca or os.environ.get("WMIPUT_CLIENT_CA", ""),
                         cert=a.tls_cert or os.environ.get("WMIPUT_CLIENT_CERT", ""),
                         key=a.tls_key or os.environ.get("WMIPUT_CLIENT_KEY", ""))
-    async with await WbemClient.connect(target, namespace=a.namespace, timeout=a.timeout, credentials=creds) as c:
+    return await WbemClient.connect(target, namespace=a.namespace, timeout=a.timeout, credentials=creds)
+
+
+async def _run(a: argparse.Namespace) -> int:
+    if a.command == "mofcomp":
+        return await mof_command.run(a, lambda: _connect(a))
+    async with await _connect(a) as c:
         if a.command == "put-class":
             if not a.json and not a.name:
                 raise SystemExit("put-class: give a class name or --json FILE")
@@ -537,6 +545,9 @@ def _run_worker(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["mofcomp"]:
+        argv = mof_command.translate_mofcomp_argv(argv)
     a = build_parser().parse_args(argv)
     if a.command == "worker":
         return _run_worker(a)

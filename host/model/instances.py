@@ -158,7 +158,7 @@ def plan_put_instance(obj: pb.WbemObject, flags: int, ctx: pb.Context | None, sc
                    eff.class_name)
     chain = schema.chain(eff.class_name)
     return InstancePlan(class_name=eff.class_name, dynasty=chain[0].class_name.lower(),
-                        identity=identity_of(record, eff), relpath=relpath, record=record, partial=partial,
+                        identity=keyed_hierarchy_prefix(chain) + identity_of(record, eff), relpath=relpath, record=record, partial=partial,
                         generated_key=generated)
 
 
@@ -302,6 +302,21 @@ def relpath_of(record: pb.WbemObject, eff: pb.WbemObject) -> str:
 def _identity_value(v: paths.KeyValue) -> paths.KeyValue:
     # Object paths compare case-insensitively (reference §7.2), so identity folds string case.
     return v.casefold() if isinstance(v, str) else v
+
+
+def keyed_hierarchy_prefix(chain: list[pb.WbemObject]) -> str:
+    """Keys are unique within a keyed hierarchy: the subtree under the class that declares them.
+
+    Usually that is the dynasty (the root), and the identity is the key text alone. Under an
+    abstract keyless root, subclasses may each declare keys (reference §6.4); each such subtree is
+    its own keyed hierarchy, so the identity is prefixed with the class that declared the keys.
+    WMI's provider registrations are the everyday case: __InstanceProviderRegistration and
+    __ClassProviderRegistration of one provider share the key value and coexist.
+    """
+    for depth, c in enumerate(chain):
+        if any(classes.truthy(p.qualifiers, "key") for p in c.properties):
+            return "" if depth == 0 else c.class_name.lower() + ":"
+    return ""
 
 
 def identity_of(record: pb.WbemObject, eff: pb.WbemObject) -> str:

@@ -476,7 +476,8 @@ class Repository:
                       ) -> tuple[pb.WbemObject, str, str, int, str]:
         """Find the instance a path names: (record, identity, dynasty, bucket, version stamp)."""
         eff = instances.resolve_class(schema, path.class_name, operation)
-        identity = instances.identity_from_path(path, eff, operation)
+        identity = (instances.keyed_hierarchy_prefix(schema.chain(eff.class_name))
+                    + instances.identity_from_path(path, eff, operation))
         dynasty = self._dynasty(schema, eff.class_name)
         b = Keys.bucket(identity)
         found = await self._read(ns, dynasty, b, identity)
