@@ -90,6 +90,8 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
     ap.add_argument("--scale-model", type=Path, default=None, metavar="FILE",
                     help="compute the model of docs/scaling.md again from a scaling.json written before "
                          "(nothing is measured) and write OUT/scaling.json and OUT/scaling.png")
+    ap.add_argument("--mof", action="store_true",
+                    help="time loading the DMTF CIM Schema 2.49.0 with wmiput mofcomp (bench/mof.py)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, Redis data)")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
                     help="sample the host and one worker with py-spy during every run and write what took the "
@@ -264,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep_scale:
         env.close()
         return scale_main(args, tmp, started_at)
+    if args.mof:
+        from bench.mof import run_mof
+        return _guarded(args, tmp, lambda: run_mof(env, args.out, [1, 16]), env.close)
 
     def run() -> None:
         doc = eventloop.run(run_all(env, args, started_at))

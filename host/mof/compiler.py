@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from host.client._objects import TYPES
 from host.flags import WbemFlag
 from host.model import values
 from host.mof import syntax
@@ -30,14 +31,7 @@ from host.mof.syntax import Alias, Char, Where
 from wmiput.v1 import object_pb2 as pb
 
 T = pb.CimType
-CIM_TYPES: dict[str, int] = {
-    "sint8": T.CIM_TYPE_SINT8, "uint8": T.CIM_TYPE_UINT8, "sint16": T.CIM_TYPE_SINT16,
-    "uint16": T.CIM_TYPE_UINT16, "sint32": T.CIM_TYPE_SINT32, "uint32": T.CIM_TYPE_UINT32,
-    "sint64": T.CIM_TYPE_SINT64, "uint64": T.CIM_TYPE_UINT64, "real32": T.CIM_TYPE_REAL32,
-    "real64": T.CIM_TYPE_REAL64, "boolean": T.CIM_TYPE_BOOLEAN, "string": T.CIM_TYPE_STRING,
-    "datetime": T.CIM_TYPE_DATETIME, "char16": T.CIM_TYPE_CHAR16, "object": T.CIM_TYPE_OBJECT,
-    "ref": T.CIM_TYPE_REFERENCE,
-}
+CIM_TYPES: dict[str, int] = {k: v for k, v in TYPES.items() if k != "reference"}  # MOF says "ref"
 TO_INSTANCE, TO_SUBCLASS, DISABLE_OVERRIDE, AMENDED = 0x1, 0x2, 0x10, 0x80
 DEFAULT_FLAVOR = TO_SUBCLASS  # DSP0004: EnableOverride, ToSubclass, not ToInstance
 DEFAULT_NAMESPACE = "root\\default"  # mofcomp's, when neither -N nor #pragma namespace says
@@ -286,6 +280,12 @@ class Compiler:
                 raise MofError(MofCode.UNEXPECTED_ALIAS, f"{p.name}: an alias cannot be a class default", where)
             v = _value(p.default, t, where, f"property {p.name}")
             if v is not None:
+                if t not in (T.CIM_TYPE_OBJECT, T.CIM_TYPE_REFERENCE):
+                    try:
+                        values.check_value(t, p.is_array, v, what=f"property {p.name}")
+                    except values.CimValueError as e:
+                        code = MofCode.OUT_OF_RANGE if e.code == values.VALUE_OUT_OF_RANGE else MofCode.TYPE_MISMATCH
+                        raise MofError(code, str(e), where) from None
                 out.value.CopyFrom(v)
         return out
 
@@ -294,9 +294,7 @@ class Compiler:
         out.qualifiers.extend(self._qualifiers(m.qualifiers, where))
         names: set[str] = set()
         for p in m.parameters:
-            if p.name.lower() in names:
-                raise MofError(MofCode.DUPLICATE_PROPERTY, f"{m.name}: parameter {p.name} is declared twice", where)
-            names.add(p.name.lower())
+            _claim(names, p.name, f"{m.name}: parameter {p.name} is declared twice", where)
             prop = self._property(p, where, uses)
             if _bool_qualifier(p.qualifiers, "in", True):
                 out.in_parameters.append(prop)
@@ -316,14 +314,10 @@ class Compiler:
         obj.qualifiers.extend(self._qualifiers(c.qualifiers, c.where))
         names: set[str] = set()
         for p in c.properties:
-            if p.name.lower() in names:
-                raise MofError(MofCode.DUPLICATE_PROPERTY, f"{c.name}.{p.name} is declared twice", c.where)
-            names.add(p.name.lower())
+            _claim(names, p.name, f"{c.name}.{p.name} is declared twice", c.where)
             obj.properties.append(self._property(p, c.where, uses))
         for m in c.methods:
-            if m.name.lower() in names:
-                raise MofError(MofCode.DUPLICATE_PROPERTY, f"{c.name}.{m.name} is declared twice", c.where)
-            names.add(m.name.lower())
+            _claim(names, m.name, f"{c.name}.{m.name} is declared twice", c.where)
             obj.methods.append(self._method(m, c.where, uses))
         return Item(kind="class", namespace=self.namespace, where=c.where, name=c.name, obj=obj,
                     flags=self.class_flags, alias=c.alias, uses_classes=uses)
@@ -335,9 +329,7 @@ class Compiler:
         obj.qualifiers.extend(self._qualifiers(inst.qualifiers, inst.where))
         names: set[str] = set()
         for e in inst.entries:
-            if e.name.lower() in names:
-                raise MofError(MofCode.DUPLICATE_PROPERTY, f"{inst.class_name}.{e.name} is given twice", inst.where)
-            names.add(e.name.lower())
+            _claim(names, e.name, f"{inst.class_name}.{e.name} is given twice", inst.where)
             prop = pb.Property(name=e.name)
             prop.qualifiers.extend(self._qualifiers(e.qualifiers, inst.where))
             index = len(obj.properties)
@@ -367,6 +359,13 @@ class Compiler:
         obj = self._instance_object(inst, refs, uses)
         return Item(kind="instance", namespace=self.namespace, where=inst.where, name=inst.class_name, obj=obj,
                     flags=self.instance_flags, alias=inst.alias, alias_refs=refs, uses_classes=uses)
+
+
+def _claim(names: set[str], name: str, message: str, where: Where) -> None:
+    """Member names are unique in a class, an instance or a method (case-insensitively)."""
+    if name.lower() in names:
+        raise MofError(MofCode.DUPLICATE_PROPERTY, message, where)
+    names.add(name.lower())
 
 
 def _decode(raw: bytes) -> str:
