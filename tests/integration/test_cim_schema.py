@@ -144,7 +144,8 @@ def _compare(view: ClassView, got: pb.WbemObject) -> list[str]:
 # The one place where DMTF's schema breaks a WMI rule: CIM_PolicyInSystem is Abstract under the
 # concrete CIM_HostedDependency, which WMI refuses with WBEM_E_CANNOT_BE_ABSTRACT (reference §6.4,
 # §9.1); its six subclasses then have no superclass (WBEM_E_NOT_FOUND). How a mofcomp-style load
-# treats it is for the MOF loader to decide (docs/semantics.md); the repository keeps WMI's rule.
+# treats it is for the MOF loader to decide (docs/mofcomp.md: it demotes the class, with a note;
+# tests/integration/test_mofcomp.py); the repository keeps WMI's rule.
 KNOWN_REFUSALS = {
     "CIM_PolicyInSystem": "WBEM_E_CANNOT_BE_ABSTRACT",
     "CIM_PolicyActionInPolicyRepository": "WBEM_E_NOT_FOUND",

@@ -292,3 +292,27 @@ def test_the_command_line_speaks_mofcomp(tmp_path: Path) -> None:
                             text=True, timeout=60, env=env)
     assert failed.returncode == 2
     assert f"{bad}:3:1: error: WBEMMOF_E_EXPECTED_SEMI (0x80044002)" in failed.stderr, failed.stderr
+
+
+async def test_keys_are_unique_within_a_keyed_hierarchy_not_across_the_dynasty(client: Any) -> None:
+    """Under an abstract keyless root, each subclass that declares keys starts a keyed hierarchy of its
+    own (as WMI's provider registrations do); below a keyed class the key stays unique."""
+    text = """
+    [Abstract] class KH_Root { string Note; };
+    class KH_A : KH_Root { [key] string Id; };
+    class KH_B : KH_Root { [key] string Id; };
+    class KH_A1 : KH_A { };
+    instance of KH_A { Id = "x"; Note = "a"; };
+    instance of KH_B { Id = "x"; Note = "b"; };
+    instance of KH_A1 { Id = "x"; };
+    """
+    unit = Compiler(namespace="root\\cimv2").compile_text(text, "kh.mof")
+    report = await load(client, unit, keep_going=True)
+    assert [(f.item.where.line, f.name) for f in report.failures] == [(8, "WBEM_E_ALREADY_EXISTS")]
+    assert to_dict(await client.get_object('KH_A.Id="x"', namespace="root\\cimv2"))["Note"] == "a"
+    assert to_dict(await client.get_object('KH_B.Id="x"', namespace="root\\cimv2"))["Note"] == "b"
+    await client.delete_instance('KH_A.Id="x"', namespace="root\\cimv2")
+    assert to_dict(await client.get_object('KH_B.Id="x"', namespace="root\\cimv2"))["Note"] == "b"
+    with pytest.raises(WbemError) as e:
+        await client.get_object('KH_A.Id="x"', namespace="root\\cimv2")
+    assert e.value.name == "WBEM_E_NOT_FOUND"
