@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import json
 import shutil
 import signal
 import sys
@@ -90,6 +91,8 @@ alternative (bench/alternative_celery.py) runs too when it is present.""",
     ap.add_argument("--scale-model", type=Path, default=None, metavar="FILE",
                     help="compute the model of docs/scaling.md again from a scaling.json written before "
                          "(nothing is measured) and write OUT/scaling.json and OUT/scaling.png")
+    ap.add_argument("--metrics-cost", action="store_true",
+                    help="S1 and S2 with Prometheus metrics off, then on: the ratios (bench/metrics_cost.py)")
     ap.add_argument("--mof", action="store_true",
                     help="time loading the DMTF CIM Schema 2.49.0 with wmiput mofcomp (bench/mof.py)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, Redis data)")
@@ -266,6 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep_scale:
         env.close()
         return scale_main(args, tmp, started_at)
+    if args.metrics_cost:
+        env.close()
+        from bench import metrics_cost
+
+        def measure() -> None:
+            doc = eventloop.run(metrics_cost.run_metrics_cost(args, tmp))
+            print(f"\nratios (on/off): {json.dumps(doc['ratios'])}")
+            print(f"wrote {metrics_cost.write(args.out, doc)}")
+        return _guarded(args, tmp, measure)
     if args.mof:
         from bench.mof import run_mof
         return _guarded(args, tmp, lambda: run_mof(env, args.out, [1, 16]), env.close)

@@ -135,6 +135,7 @@ class Env:
     worker_concurrency: int = 16
     provider: str = "inventory"  # what serves S2/S3's levels: a key of PROVIDERS
     profile_dir: Path | None = None  # --profile: py-spy samples of the host and a worker per run
+    metrics: bool = False  # --metrics-cost: host and workers serve Prometheus metrics (port 0 each)
     redis: EmbeddedRedis | None = None
     host: Proc | None = None
     target: str = ""
@@ -159,7 +160,8 @@ class Env:
         self.target = f"127.0.0.1:{port}"
         self.host = spawn("host", ["-m", "host.cli", "serve", "--listen", self.target, "--redis-url", self.redis_url,
                                    "--prefix", PREFIX, "--server-name", "BENCH", "--log-format", "json",
-                                   "--log-level", "warning"], self.tmp)
+                                   "--log-level", "warning",
+                                   *(["--metrics-listen", "127.0.0.1:0"] if self.metrics else [])], self.tmp)
         self.procs.append(self.host)
 
     async def connect(self) -> WbemClient:
@@ -181,7 +183,8 @@ class Env:
         """One worker process serving the provider class (InventoryProvider by default) as `name`."""
         args = ["-m", "host.cli", "worker", "--provider", PROVIDERS[self.provider], "--redis-url", self.redis_url, "--prefix", PREFIX,
                 "--namespace", NAMESPACE, "--log-format", "json", "--concurrency", str(self.worker_concurrency),
-                "--option", f"name={name}", "--option", f"data_dir={self.tmp / 'providers'}"]
+                "--option", f"name={name}", "--option", f"data_dir={self.tmp / 'providers'}",
+                *(["--metrics-listen", "127.0.0.1:0"] if self.metrics else [])]
         p = spawn(f"worker-{name}", args, self.tmp)
         self.procs.append(p)
         return p

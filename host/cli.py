@@ -10,12 +10,13 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from dataclasses import fields
 from typing import Any
 
 from google.protobuf import json_format
 
-from host import eventloop
+from host import eventloop, status_command
 from host.client import (
     INFINITE,
     AsyncCall,
@@ -55,6 +56,7 @@ examples:
   wmiput security grant alice PartialWrite,ProviderWrite
   wmiput security deny bob FullWrite             # a deny wins over any allow
   wmiput security rights                         # what the caller may do here
+  wmiput status --watch                          # providers, workers, backlogs, in-doubt transactions
 """
 
 
@@ -163,7 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tasks run at once [WMIPUT_WORKER_CONCURRENCY; 16]")
     w.add_argument("--claim-idle-ms", type=int, default=None,
                    help="take over tasks another worker left unacknowledged this long [WMIPUT_CLAIM_IDLE_MS; 5000]")
+    w.add_argument("--metrics-listen", default=None, metavar="HOST:PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics; each worker process needs its own "
+                   "port (0 picks a free one, logged) [WMIPUT_METRICS_LISTEN; off]")
     w.add_argument("--log-format", default=None, help="json, console or auto [WMIPUT_LOG_FORMAT]")
+    w.add_argument("--tracing", default=None, metavar="MODE",
+                   help="OpenTelemetry spans of the provider calls of traced puts: off, console or otlp "
+                   "[WMIPUT_TRACING; off] (docs/observability.md)")
     w.add_argument("--task-key-file", default=None, metavar="FILE",
                    help="the host's task key: accept only tasks signed with it, sign replies "
                    "[WMIPUT_TASK_KEY_FILE] (docs/security.md)")
@@ -236,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("--parent", default="root")
     _target(ns)
     mof_command.add_parser(sub, _target)
+    status_command.add_parser(sub, _target)
     return p
 
 
@@ -336,6 +345,8 @@ async def _connect(a: argparse.Namespace) -> WbemClient:
 async def _run(a: argparse.Namespace) -> int:
     if a.command == "mofcomp":
         return await mof_command.run(a, lambda: _connect(a))
+    if a.command == "status":
+        return await status_command.run(a, lambda: _connect(a))
     async with await _connect(a) as c:
         if a.command == "put-class":
             if not a.json and not a.name:
@@ -395,13 +406,10 @@ async def _run(a: argparse.Namespace) -> int:
                 print(o.system.relpath if a.command == "enum-classes" else o.system.path)
             print(f"{n} object(s)", file=sys.stderr)
         elif a.command == "providers":
-            rows = [("PROVIDER", "PUT", "WORKERS", "BACKLOG", "PENDING", "OLDEST(ms)", "CLASSES")]
-            for p in await c.list_providers():
-                rows.append((p.name, "yes" if p.supports_put else "no", str(len(p.workers)), str(p.backlog),
-                             str(p.pending), str(p.oldest_pending_ms), ", ".join(p.classes)))
-            widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-            for r in rows:
-                print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+            now_ms = int(time.time() * 1000)
+            for line in status_command.providers_table(
+                    [status_command.provider_dict(p, now_ms) for p in await c.list_providers()]):
+                print(line)
         elif a.command == "security":
             return await _security(c, a)
         elif a.command == "install-examples":
@@ -527,6 +535,20 @@ def _run_worker(a: argparse.Namespace) -> int:
     try:
         signer = Signer.from_file(a.task_key_file or os.environ.get("WMIPUT_TASK_KEY_FILE", ""))
     except (OSError, ValueError) as e:
+        raise SystemExit(f"worker: {e}") from None
+
+    metrics_listen = a.metrics_listen if a.metrics_listen is not None else os.environ.get("WMIPUT_METRICS_LISTEN", "")
+    if metrics_listen:
+        from host import metrics
+        try:
+            metrics.serve(metrics_listen)
+        except RuntimeError as e:
+            raise SystemExit(f"worker: {e}") from None
+
+    from host import tracing
+    try:
+        tracing.configure(a.tracing or os.environ.get("WMIPUT_TRACING", "off"), "wmiput-worker")
+    except ValueError as e:
         raise SystemExit(f"worker: {e}") from None
 
     async def run() -> None:

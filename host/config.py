@@ -28,6 +28,10 @@ class Settings:
     listen: str = _opt("127.0.0.1:50051", "gRPC address; beyond loopback only with TLS (--tls-cert, --tls-key)")
     health_listen: str = _opt("", "a second, plain-text address serving only gRPC health checking (grpc.health.v1), "
                               "for probes that cannot speak TLS (Kubernetes gRPC probes); empty: none", "HOST:PORT")
+    metrics_listen: str = _opt("", "serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one, "
+                               "logged); empty: metrics off, nothing recorded", "HOST:PORT")
+    metrics_census_seconds: float = _opt(5.0, "with metrics on: how often the per-provider gauges (backlog, pending, "
+                                         "oldest pending, live workers) are read from Redis", "SECONDS")
     tls_cert: str = _opt("", "PEM certificate chain of this host: serve TLS", "FILE")
     tls_key: str = _opt("", "PEM private key of --tls-cert", "FILE")
     tls_client_ca: str = _opt("", "PEM CA bundle: every connection must present a client certificate it signed "
@@ -56,6 +60,9 @@ class Settings:
                              metadata={"help": "__SERVER in object paths (default: this machine's name)"})
     log_format: str = _opt("auto", "json, console, or auto (console on a terminal)")
     log_level: str = _opt("info", "debug, info, warning or error")
+    tracing: str = _opt("off", "OpenTelemetry traces of every put: off, console (spans printed) or otlp (to "
+                        "OTEL_EXPORTER_OTLP_ENDPOINT; needs opentelemetry-exporter-otlp); workers take "
+                        "--tracing too (docs/observability.md)", "MODE")
     grace_seconds: float = _opt(10.0, "seconds in-flight calls get to finish after SIGTERM")
     max_message_bytes: int = _opt(16 * 1024 * 1024, "larger requests get WBEM_E_QUOTA_VIOLATION")
     max_properties: int = _opt(1024, "properties per class (WBEM_E_TOO_MANY_PROPERTIES)")

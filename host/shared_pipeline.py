@@ -12,9 +12,12 @@ callers queue only steps whose partial application is safe.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from redis.asyncio import Redis
+
+from host import metrics
 
 Op = tuple[str, tuple[Any, ...], dict[str, Any]]  # a pipeline method, its arguments
 
@@ -33,6 +36,7 @@ class SharedPipeline:
         """Run `ops` in order, in one pipeline with whatever other tasks queue meanwhile; their
         replies. A command that fails raises its error here (the others of the batch are not affected)."""
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        metrics.trip()  # the batch's one round trip, counted once for each caller that waits on it
         self._queue.append((ops, fut))
         if len(self._queue) == 1:  # the first of this turn schedules the flush for the next one
             asyncio.get_running_loop().call_soon(self._start_flush)
@@ -43,7 +47,8 @@ class SharedPipeline:
         return results
 
     def _start_flush(self) -> None:
-        t = asyncio.ensure_future(self._flush(self._queue))
+        # A context of its own: the flush is nobody's round trip in particular (see run).
+        t = asyncio.get_running_loop().create_task(self._flush(self._queue), context=contextvars.Context())
         self._queue = []
         self._flushes.add(t)
         t.add_done_callback(self._flushes.discard)

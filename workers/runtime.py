@@ -20,7 +20,7 @@ from typing import Any
 import redis.exceptions
 from redis.asyncio import Redis
 
-from host import logs
+from host import logs, metrics, tracing
 from host.errors import WbemError
 from host.failpoints import armed, failpoint
 from host.repository.keys import WORKER_GROUP, Keys
@@ -127,6 +127,7 @@ class Worker:
                     for entry_id, fields in entries:
                         if fields is not None:
                             log.info("task taken over", worker=self.id, provider=p.name, entry=entry_id)
+                            metrics.redelivered(p.name)
                             await self._spawn(p, entry_id, fields)
                         else:  # deleted meanwhile: nothing to do but acknowledge
                             await self.redis.xack(self._stream(p), WORKER_GROUP, entry_id)
@@ -225,11 +226,13 @@ class Worker:
                 await self.redis.set(run_key, self.id, px=self.s.exec_lease_ms)  # its runner is gone: ours now
             aborted = voting and self._abort_seen(msg, got[2], got[3])
             try:
-                reply_msg = await self._execute(p, msg, aborted)
-                if reply_msg.hresult == 0 and await self._aborted(p, msg):
-                    # The level's ABORT ran while this prepare was still working (recovery or a
-                    # cancel decided meanwhile): undo what it staged, and vote no.
-                    reply_msg = await self._undo(p, msg)
+                with metrics.worker_task(p.name, phase_name) as outcome:
+                    reply_msg = await self._execute(p, msg, aborted)
+                    if reply_msg.hresult == 0 and await self._aborted(p, msg):
+                        # The level's ABORT ran while this prepare was still working (recovery or a
+                        # cancel decided meanwhile): undo what it staged, and vote no.
+                        reply_msg = await self._undo(p, msg)
+                    outcome["outcome"] = "ok" if reply_msg.hresult == 0 else "refused"
             except BaseException:
                 await self.redis.delete(run_key)  # let a redelivery run it
                 raise
@@ -320,8 +323,9 @@ class Worker:
             left = (msg.deadline_unix_ms - time.time() * 1000) / 1000 if msg.deadline_unix_ms else None
             if voting and left is not None and left <= 0:
                 raise WbemError("WBEM_E_PROVIDER_TIMED_OUT", "the task arrived after its deadline")
-            async with asyncio.timeout(left if voting else None):
-                await fn(task)
+            with tracing.provider_span(p.name, msg):  # in the put's trace, if the task carries one
+                async with asyncio.timeout(left if voting else None):
+                    await fn(task)
         except WbemError as e:
             e.provider_name = p.name
             e.operation = e.operation or "PutInstanceAsync"

@@ -26,7 +26,7 @@ from typing import AsyncIterator
 import redis.exceptions
 from google.protobuf.message import Message
 
-from host import logs
+from host import logs, metrics, tracing
 from host.audit import AuditLog
 from host.calls import events
 from host.calls.control import CallLost
@@ -235,7 +235,8 @@ class CallRunner:
         start = time.perf_counter()
         try:
             try:
-                path = await self._work(rec, _Control(self, local))
+                with tracing.span(f"call {rec.op}", {"wmiput.call_id": rec.id, "wmiput.flavour": rec.flavour}):
+                    path = await self._work(rec, _Control(self, local))
                 err = None
             except CallLost:
                 log.warning("call taken over by another host", call=rec.id[:12])
@@ -247,8 +248,10 @@ class CallRunner:
                 err.operation = _operation(err.operation, rec)
                 path = ""
             failpoint("call_before_final")
+            flags = self._audited.get(rec.id, ("", 0, ""))[1]
             await self._finish(rec, path, err)
-            log.info("call", op=rec.op, call=rec.id[:12], ms=round((time.perf_counter() - start) * 1000, 2),
+            metrics.end_call(rec.op, flags, err.name if err else "WBEM_S_NO_ERROR", time.perf_counter() - start)
+            log.info("call", op=rec.op, call=rec.id[:12], target=path, ms=round((time.perf_counter() - start) * 1000, 2),
                      hresult=err.name if err else "WBEM_S_NO_ERROR", **({"error": err.description} if err else {}))
         finally:
             self._unregister(local)
@@ -282,16 +285,19 @@ class CallRunner:
         leaves the call to recovery, which ends it from its recorded stage."""
         evs = events.final(rec.flavour, rec.async_context, path, err)
         facts = self._audited.pop(rec.id, None)
-        try:
-            async for attempt in redis_retrying():
-                with attempt:
-                    seq = await self.store.emit(rec.id, self.host_id, evs, final=True,
-                                                hresult=int(err.hresult) if err else 0, result=path,
-                                                error=err.to_proto().SerializeToString() if err else b"")
-        except redis.exceptions.RedisError as e:
-            log.warning("call result not recorded; left to recovery", call=rec.id[:12], error=str(e))
-            self._undriven.add(rec.id)
-            return
+        with tracing.span("final sink event", {"wmiput.call_id": rec.id, "wmiput.operation": rec.op,
+                                               "wmiput.hresult": err.name if err else "WBEM_S_NO_ERROR"}):
+            try:
+                async for attempt in redis_retrying():
+                    with attempt:
+                        seq = await self.store.emit(rec.id, self.host_id, evs, final=True,
+                                                    hresult=int(err.hresult) if err else 0, result=path,
+                                                    error=err.to_proto().SerializeToString() if err else b"")
+            except redis.exceptions.RedisError as e:
+                log.warning("call result not recorded; left to recovery", call=rec.id[:12], error=str(e))
+                self._undriven.add(rec.id)
+                return
+            tracing.annotate(sequence=seq)
         self._undriven.discard(rec.id)
         self.watcher.wake(rec.id)
         if seq >= 0:  # this host ended the call: its one audit entry

@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator, Mapping
 import grpc
 from grpc_status import rpc_status
 
+from host import tracing as _tracing
 from host.client._auth import Credentials
 from host.client._calls import AsyncCall, CallResult
 from host.client._failover import Endpoints, FailoverChannel
@@ -71,11 +72,16 @@ class WbemClient:
 
     Given several hosts (`connect(["h1:50051", "h2:50051"])`), calls go to one of them and move to
     the next when it is gone (host/client/_failover.py); puts then carry an idempotency key, so a
-    put repeated on another host is not applied twice."""
+    put repeated on another host is not applied twice.
+
+    Tracing (docs/observability.md): each put runs in a client span "wmiput.client/<Method>" when
+    the process has an OpenTelemetry tracer provider (or `tracing=True`), and the current span's
+    context goes to the host in the call's metadata (traceparent, tracestate)."""
 
     def __init__(self, channel: Any, *, namespace: str, timeout: float | None,
-                 idempotent_puts: bool = False) -> None:
+                 idempotent_puts: bool = False, tracing: bool | None = None) -> None:
         self.channel = channel
+        self.tracing = tracing  # the client's own span per put: None = when a tracer provider is installed
         self.namespace = namespace
         self.timeout = timeout
         self.idempotent_puts = idempotent_puts
@@ -87,11 +93,13 @@ class WbemClient:
     @classmethod
     async def connect(cls, target: str | Sequence[str] = DEFAULT_TARGET, *, namespace: str = "root\\cimv2",
                       timeout: float | None = 30.0, max_message_bytes: int = 64 * 1024 * 1024,
-                      credentials: Credentials | None = None, idempotent_puts: bool | None = None) -> "WbemClient":
+                      credentials: Credentials | None = None, idempotent_puts: bool | None = None,
+                      tracing: bool | None = None) -> "WbemClient":
         """`target`: one host ("h1:50051", or "dns:///name:50051" for every address a name has),
         or several, comma-separated or as a list. `credentials`: TLS (mutual with a client
         certificate) and a bearer token, if the host asks. `idempotent_puts` (default: with more
-        than one host): every put carries a fresh idempotency key."""
+        than one host): every put carries a fresh idempotency key. `tracing`: a client span per put
+        (default: when this process has an OpenTelemetry tracer provider; False: never)."""
         creds = credentials or Credentials()
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
@@ -107,7 +115,7 @@ class WbemClient:
 
         many = len(targets) > 1 or any(t.startswith("dns:") for t in targets)
         return cls(FailoverChannel(Endpoints(targets, make)), namespace=namespace, timeout=timeout,
-                   idempotent_puts=many if idempotent_puts is None else idempotent_puts)
+                   idempotent_puts=many if idempotent_puts is None else idempotent_puts, tracing=tracing)
 
     @property
     def target(self) -> str:
@@ -126,11 +134,20 @@ class WbemClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _unary(self, method: Any, request: Any, *, timeout: float | None | str = "default") -> Any:
-        try:
-            return await method(request, timeout=self.timeout if timeout == "default" else timeout)
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from None
+    async def _unary(self, method: Any, request: Any, *, timeout: float | None | str = "default",
+                     traced: str = "") -> Any:
+        """`traced`: the put's method name: the call carries the trace context (host/tracing.py)."""
+        deadline = self.timeout if timeout == "default" else timeout
+        if not traced:
+            try:
+                return await method(request, timeout=deadline)
+            except grpc.aio.AioRpcError as e:
+                raise error_from_rpc(e) from None
+        with _tracing.client_call(traced, self.tracing) as metadata:
+            try:
+                return await method(request, timeout=deadline, metadata=metadata)
+            except grpc.aio.AioRpcError as e:
+                raise error_from_rpc(e) from None
 
     async def _stream(self, method: Any, request: Any) -> AsyncIterator[pb.WbemObject]:
         try:
@@ -147,7 +164,7 @@ class WbemClient:
         """`idempotency_key`: see PutClassRequest (made up when the client has idempotent_puts)."""
         r = await self._unary(self.stub.PutClass, api.PutClassRequest(
             namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context),
-            idempotency_key=self._key(idempotency_key)))
+            idempotency_key=self._key(idempotency_key)), traced="PutClass")
         return PutResult(r.path, r.relpath)
 
     async def put_instance(self, obj: pb.WbemObject, flags: int = 0, *, context: Mapping[str, Any] | None = None,
@@ -155,14 +172,20 @@ class WbemClient:
         """`idempotency_key`: see PutInstanceRequest (made up when the client has idempotent_puts)."""
         r = await self._unary(self.stub.PutInstance, api.PutInstanceRequest(
             namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context),
-            idempotency_key=self._key(idempotency_key)))
+            idempotency_key=self._key(idempotency_key)), traced="PutInstance")
         return PutResult(r.path, r.relpath)
 
     # -- asynchronous calls (sink events) and semisynchronous ones (call handles)
 
-    async def _async_call(self, method: Any, request: Any, resume_for_s: float) -> AsyncCall:
-        call = AsyncCall(self, method(request), resume_for_s=resume_for_s)
-        await call._start()
+    async def _async_call(self, method: Any, request: Any, resume_for_s: float, traced: str = "") -> AsyncCall:
+        """`traced`: the put's method name: the client span covers the call's start (its accepted event)."""
+        if not traced:
+            call = AsyncCall(self, method(request), resume_for_s=resume_for_s)
+            await call._start()
+            return call
+        with _tracing.client_call(traced, self.tracing) as metadata:
+            call = AsyncCall(self, method(request, metadata=metadata), resume_for_s=resume_for_s)
+            await call._start()
         return call
 
     async def put_instance_async(self, obj: pb.WbemObject, flags: int = 0, *,
@@ -171,14 +194,16 @@ class WbemClient:
         """IWbemServices::PutInstanceAsync. Returns once the call has started (else raises);
         a broken event stream is resumed for up to `resume_for_s` seconds."""
         return await self._async_call(self.stub.PutInstanceAsync, calls.PutInstanceAsyncRequest(
-            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)), resume_for_s)
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)), resume_for_s,
+            "PutInstanceAsync")
 
     async def put_class_async(self, obj: pb.WbemObject, flags: int = 0, *,
                               context: Mapping[str, Any] | None = None, namespace: str | None = None,
                               resume_for_s: float = 30.0) -> AsyncCall:
         """IWbemServices::PutClassAsync."""
         return await self._async_call(self.stub.PutClassAsync, calls.PutClassAsyncRequest(
-            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)), resume_for_s)
+            namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context)), resume_for_s,
+            "PutClassAsync")
 
     async def put_async(self, obj: pb.WbemObject, flags: int = 0, *, context: Mapping[str, Any] | None = None,
                         async_context: Mapping[str, Any] | pb.Context | None = None,
@@ -186,7 +211,7 @@ class WbemClient:
         """SWbemServicesEx.PutAsync: SWbemSink events, each with `async_context` handed back."""
         return await self._async_call(self.stub.PutAsync, calls.PutAsyncRequest(
             namespace=self._ns(namespace), object=obj, flags=int(flags), context=_context(context),
-            async_context=_context(async_context)), resume_for_s)
+            async_context=_context(async_context)), resume_for_s, "PutAsync")
 
     async def attach_call(self, handle: str, after_sequence: int = 0, *, resume_for_s: float = 30.0) -> AsyncCall:
         """Resume the events of a call started elsewhere (any host), after `after_sequence`."""
@@ -205,14 +230,15 @@ class WbemClient:
         """PutInstance with WBEM_FLAG_RETURN_IMMEDIATELY: an IWbemCallResult at once."""
         r = await self._unary(self.stub.PutInstance, api.PutInstanceRequest(
             namespace=self._ns(namespace), object=obj, flags=int(flags) | WbemFlag.RETURN_IMMEDIATELY,
-            context=_context(context)))
+            context=_context(context)), traced="PutInstance")
         return CallResult(self, r.call_handle)
 
     async def put_class_semisync(self, obj: pb.WbemObject, flags: int = 0, *,
                                  namespace: str | None = None) -> CallResult:
         """PutClass with WBEM_FLAG_RETURN_IMMEDIATELY: an IWbemCallResult at once."""
         r = await self._unary(self.stub.PutClass, api.PutClassRequest(
-            namespace=self._ns(namespace), object=obj, flags=int(flags) | WbemFlag.RETURN_IMMEDIATELY))
+            namespace=self._ns(namespace), object=obj, flags=int(flags) | WbemFlag.RETURN_IMMEDIATELY),
+            traced="PutClass")
         return CallResult(self, r.call_handle)
 
     def call_result(self, handle: str) -> CallResult:
@@ -248,6 +274,12 @@ class WbemClient:
         """Registered providers with their live workers and stream backlog."""
         r = await self._unary(self.stub.ListProviders, api.ListProvidersRequest(namespace=self._ns(namespace)))
         return list(r.providers)
+
+    async def list_transactions(self, *, namespace: str | None = "", limit: int = 0) -> api.ListTransactionsResponse:
+        """Provider-backed puts not finished yet (in doubt), oldest first; namespace "" means every
+        namespace. Administrators only when the host authenticates (WBEM_E_ACCESS_DENIED otherwise)."""
+        return await self._unary(self.stub.ListTransactions, api.ListTransactionsRequest(
+            namespace=namespace or "", limit=limit))
 
     async def create_namespace(self, name: str, *, parent: str = "root") -> PutResult:
         """Create parent\\name the WMI way: put an instance of __NAMESPACE in the parent."""

@@ -3,6 +3,7 @@ level: a transaction over its providers, topmost first, with the repository for 
 
 from __future__ import annotations
 
+from host import metrics, tracing
 from host.access import rights
 from host.access.policy import NamespaceAccess
 from host.calls.control import CallControl
@@ -56,6 +57,12 @@ class Dispatcher:
     async def put_instance(self, namespace: str, obj: pb.WbemObject, flags: int, ctx: pb.Context | None,
                            caller: wire.Caller, control: CallControl | None = None) -> PutResult:
         """`control`: the asynchronous call this put runs for (gates, progress, cancel), if any."""
+        with tracing.span("dispatch PutInstance", {"wmiput.namespace": namespace, "wmiput.class": obj.class_name,
+                                                   "wmiput.flags": int(flags)}):
+            return await self._put_instance(namespace, obj, flags, ctx, caller, control)
+
+    async def _put_instance(self, namespace: str, obj: pb.WbemObject, flags: int, ctx: pb.Context | None,
+                            caller: wire.Caller, control: CallControl | None) -> PutResult:
         guess: tuple[Schema, instances.InstancePlan] | None = None
         providers: list[str] = []
         cached = self.repo.cached_view(namespace)
@@ -65,7 +72,8 @@ class Dispatcher:
             # a provider, a changed class) is settled on a fresh read below.
             ns, schema = cached
             try:
-                plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
+                with metrics.phase("validate"), tracing.span("validate and plan"):
+                    plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
                 providers = sorted({lv.provider.lower() for lv in self.registry.chain_levels(schema, plan.class_name)
                                     if lv.provider})
                 guess = (schema, plan)
@@ -85,8 +93,10 @@ class Dispatcher:
         if guess is not None and guess[0] is schema:  # unchanged since the guess: its plan stands
             plan = guess[1]
         else:
-            plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
+            with metrics.phase("validate"), tracing.span("validate and plan"):
+                plan = instances.plan_put_instance(obj, flags, ctx, schema, self.repo.limits)
         levels = await self.registry.levels(ns, schema, plan.class_name, heartbeats=dict(zip(providers, beats, strict=True)))
+        tracing.annotate(depth=len(levels), providers=[lv.provider for lv in levels if lv.provider])
         await self.authorize_instance(caller.principal, ns, schema, plan.class_name,
                                       any(lv.provider for lv in levels), "PutInstance")
         if not any(lv.provider for lv in levels):
@@ -104,8 +114,9 @@ class Dispatcher:
             receipt = self.repo.keys.instance_receipt(ns, plan.dynasty, Keys.bucket(plan.identity), control.call_id)
             await control.gate("committing", receipt=receipt, path=f"\\\\{self.repo.server}\\{ns}:{plan.relpath}")
             failpoint("call_committing")
-        res = await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s,
-                                           planned=(schema, plan), receipt=receipt)
+        with metrics.phase("commit"), tracing.span("repository commit", {"wmiput.levels": depth}):
+            res = await self.repo.put_instance(ns, obj, flags, ctx, lock_wait=self.coordinator.t.lock_wait_s,
+                                               planned=(schema, plan), receipt=receipt)
         if control is not None:
             await control.progress(depth, depth, f"{plan.class_name} accepted by the repository")
         if schema.is_a(plan.class_name, "__Provider") or schema.is_a(plan.class_name, "__ProviderRegistration"):

@@ -186,11 +186,28 @@ class ProviderRegistry:
             except Exception:  # noqa: BLE001 - no group yet: nothing pending
                 pending = {"pending": 0, "min": None}
             info.pending = int(pending.get("pending") or 0)
+            if info.pending and info.workers:
+                await self._in_flight(stream, info.workers)
             if pending.get("min"):
                 oldest = int(pending["min"].decode().split("-")[0])
                 info.oldest_pending_ms = max(0, int(time.time() * 1000) - oldest)
             out.append(info)
         return out
+
+    async def _in_flight(self, stream: str, workers: list[api.WorkerInfo]) -> None:
+        """Each worker's tasks delivered and not yet acknowledged: its consumer's pending count
+        (a worker's consumer name is its id)."""
+        try:
+            consumers = await self.redis.xinfo_consumers(stream, WORKER_GROUP)
+        except Exception:  # noqa: BLE001 - no group: nothing in flight
+            return
+        pending = {_text(c.get("name")): int(c.get("pending") or 0) for c in consumers}
+        for w in workers:
+            w.tasks_in_flight = pending.get(w.worker_id, 0)
+
+
+def _text(v: object) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _values(o: pb.WbemObject) -> dict[str, object]:

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import redis.exceptions
+import structlog
 from redis.asyncio import Redis
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
-from host import logs
+from host import logs, metrics, tracing
 from host.calls.control import CallControl, CallLost
 from host.coordinator.registry import Level
 from host.errors import WbemError
@@ -117,6 +118,7 @@ class ReplyRouter:
 
     def forget(self, task_id: str) -> None:
         self._waiting.pop(task_id, None)
+        tracing.task_forgotten(task_id)
 
     async def _run(self) -> None:
         last = "0-0"  # the stream is this host's own and new: every entry in it is for us
@@ -138,6 +140,7 @@ class ReplyRouter:
                         reply = wire.ProviderReply.FromString(payload)
                     except Exception:  # noqa: BLE001 - a stray entry: not ours to answer
                         continue
+                    tracing.task_replied(reply)
                     fut = self._waiting.get(reply.task_id)
                     if fut is not None and not fut.done():
                         fut.set_result(reply)
@@ -212,6 +215,7 @@ class Coordinator:
         """Run one provider-backed put to its end; the result or the refusing level's error.
         `control`: the asynchronous call this put runs for (cancel, progress), if any."""
         tx_id = uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(tx=tx_id)  # the put's log event names its transaction
         deadline = time.time() + self.t.put_s
         meta = TxMeta(ns=ns, class_name=plan.class_name, dynasty=plan.dynasty, identity=plan.identity,
                       relpath=plan.relpath, levels=[(lv.level, lv.class_name, lv.provider) for lv in levels],
@@ -276,12 +280,15 @@ class Coordinator:
             try:
                 if provider:
                     asked.append(lv)
-                    await self._call(template, Phase.TASK_PHASE_PREPARE, lv, deadline, control, tx_id)
+                    with metrics.phase("prepare", level):
+                        await self._call(template, Phase.TASK_PHASE_PREPARE, lv, deadline, control, tx_id)
                 elif not staged:  # the repository takes part once, at its topmost static level
                     staged = True
-                    schema = await self.repo.schema(meta.ns)
-                    record = await self.repo.stage(meta.ns, plan, meta.flags, schema)
-                    await self.redis.hset(self.keys.tx(tx_id), "static", record.SerializeToString(deterministic=True))
+                    with metrics.phase("prepare", level), tracing.span("repository prepare", {"wmiput.level": level}):
+                        schema = await self.repo.schema(meta.ns)
+                        record = await self.repo.stage(meta.ns, plan, meta.flags, schema)
+                        await self.redis.hset(self.keys.tx(tx_id), "static",
+                                              record.SerializeToString(deterministic=True))
                 if control is not None:
                     await control.progress(i + 1, len(meta.levels), f"{cls} accepted by "
                                            f"{'provider ' + provider if provider else 'the repository'}")
@@ -292,13 +299,17 @@ class Coordinator:
                 raise refusal
             if i < len(meta.levels) - 1:
                 failpoint("between_prepares")
-        if await self._decide(keys=[self.keys.tx(tx_id)], args=["commit"]) != b"commit":
+        with metrics.phase("decide"), tracing.span("decision", {"wmiput.transaction_id": tx_id}):
+            decision = await self._decide(keys=[self.keys.tx(tx_id)], args=["commit"])
+            tracing.annotate(decision=decision)
+        if decision != b"commit":
             # Aborted under us: by CancelAsyncCall, or by recovery (this host was thought dead).
             await self._abort(tx_id, meta, template, asked)
             raise await self._abort_reason(tx_id, meta)
         failpoint("after_decision")
         try:
-            await asyncio.wait_for(self._commit_all(tx_id, meta, template), self.t.commit_s)
+            with metrics.phase("commit"):
+                await asyncio.wait_for(self._commit_all(tx_id, meta, template), self.t.commit_s)
         except (asyncio.TimeoutError, redis.exceptions.RedisError, WbemError) as e:
             # Decided is decided: the put succeeded; recovery finishes the commits.
             log.warning("commit not finished; left to recovery", tx=tx_id, error=repr(e))
@@ -322,7 +333,8 @@ class Coordinator:
             await self._finish(tx_id, meta)
             raise await self._abort_reason(tx_id, meta)
         try:
-            await self._call(template, Phase.TASK_PHASE_PUT, lv, deadline)
+            with metrics.phase("commit"):  # one provider, no repository: its PUT applies at once
+                await self._call(template, Phase.TASK_PHASE_PUT, lv, deadline)
         except WbemError as e:
             if isinstance(e, NoAnswer):
                 # No answer: the PUT may still run before its deadline. Recovery asks again and
@@ -363,6 +375,7 @@ class Coordinator:
         t.level, t.class_name, t.provider = lv
         t.task_id = f"{template.transaction_id}/{lv[0]}/{Phase.Name(phase).removeprefix('TASK_PHASE_').lower()}"
         t.reply_to = self.keys.host_replies(self.host_id)
+        tracing.start_task(t)  # its span's context in t.trace_context, when the put is traced
         return t
 
     async def _call(self, template: wire.ProviderTask, phase: int, lv: tuple[int, str, str],
@@ -377,11 +390,13 @@ class Coordinator:
             try:
                 reply = await self._reply(fut, max(0.0, deadline - time.time()), control, tx_id)
             except asyncio.TimeoutError:
+                metrics.task_sent(task.provider, _phase_label(phase), "timeout")
                 raise NoAnswer("WBEM_E_PROVIDER_TIMED_OUT", f"provider {task.provider} did not answer "
                                 f"{Phase.Name(phase)} for {task.class_name} in time", parameter_info=task.class_name,
                                 provider_name=task.provider, operation="PutInstance") from None
         finally:
             self.router.forget(task.task_id)
+        metrics.task_sent(task.provider, _phase_label(phase), "ok" if reply.hresult == 0 else "refused")
         return self._check(task, reply)
 
     async def _reply(self, fut: asyncio.Future[wire.ProviderReply], timeout: float,
@@ -411,7 +426,8 @@ class Coordinator:
         async def static() -> None:
             record = await self.redis.hget(self.keys.tx(tx_id), "static")
             if record is not None:
-                await self.repo.apply(meta.ns, meta.plan(), record, tx_id)
+                with tracing.span("repository commit", {"wmiput.transaction_id": tx_id}):
+                    await self.repo.apply(meta.ns, meta.plan(), record, tx_id)
         jobs = [self._call_all(template, Phase.TASK_PHASE_COMMIT, [lv for lv in meta.levels if lv[2]],
                                time.time() + self.t.commit_s, sent=lambda: failpoint("commits_sent"))]
         if any(not lv[2] for lv in meta.levels):
@@ -439,6 +455,10 @@ class Coordinator:
         finally:
             for t in tasks:
                 self.router.forget(t.task_id)
+        for t, fut in zip(tasks, futs, strict=True):
+            metrics.task_sent(t.provider, _phase_label(phase), "timeout" if fut not in done else
+                              "ok" if not fut.cancelled() and fut.exception() is None and fut.result().hresult == 0
+                              else "refused")
         for t, fut in zip(tasks, futs, strict=True):
             if fut not in done:
                 raise NoAnswer("WBEM_E_PROVIDER_TIMED_OUT", f"provider {t.provider} did not answer "
@@ -612,3 +632,7 @@ class Coordinator:
             await self._orphan(tx_id)
             return
         await self._finish(tx_id, meta)
+
+
+def _phase_label(phase: int) -> str:
+    return Phase.Name(phase).removeprefix("TASK_PHASE_").lower()

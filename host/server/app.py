@@ -8,14 +8,14 @@ import os
 import signal
 import subprocess
 import uuid
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from host import logs
+from host import logs, metrics, tracing
 from host.access.policy import NamespaceAccess
 from host.audit import AuditLog
 from host.calls.runner import CallRunner, Limits
@@ -43,6 +43,9 @@ class Host:
         self.server: grpc.aio.Server | None = None
         self.health_server: grpc.aio.Server | None = None
         self.health_port = 0
+        self.metrics_server: Any = None  # --metrics-listen: prometheus_client's HTTP server
+        self.metrics_port = 0
+        self._census: asyncio.Task[None] | None = None
         self.servicer: WbemServicer | None = None
         self.coordinator: Coordinator | None = None
         self.calls: CallRunner | None = None
@@ -59,6 +62,7 @@ class Host:
 
     async def start(self) -> None:
         s = self.settings
+        traced = tracing.configure(s.tracing, "wmiput-host")  # ValueError for an unknown mode, before anything starts
         try:  # before anything starts: a bad security setting stops the host, it is never ignored
             auth = Authenticator(s.auth())
             auth.check_listen(s.listen)
@@ -104,7 +108,8 @@ class Host:
                                 audit=audit)
         self.calls.start()
         self.servicer = WbemServicer(repo, dispatcher, self.calls, max_message_bytes=s.max_message_bytes,
-                                     host_id=self.host_id, auth=auth, audit=audit, access=access)
+                                     host_id=self.host_id, auth=auth, audit=audit, access=access,
+                                     traced=traced)
         self.server.add_generic_rpc_handlers(self.servicer.handlers())
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -116,6 +121,10 @@ class Host:
         await self.server.start()
         if s.health_listen:
             await self._serve_health(s.health_listen)
+        if s.metrics_listen:
+            self.metrics_server = metrics.serve(s.metrics_listen)
+            self.metrics_port = int(self.metrics_server.server_address[1])
+            self._census = asyncio.create_task(metrics.census_loop(registry, repo, s.metrics_census_seconds))
         for svc in ("", *(svc.full_name for svc in SERVICES)):
             await self.health.set(svc, health_pb2.HealthCheckResponse.SERVING)
         log.info("host serving", listen=self.target, namespaces=await repo.namespaces(), prefix=s.prefix,
@@ -137,6 +146,11 @@ class Host:
             return
         self._stopped.set()
         await self.health.enter_graceful_shutdown()
+        if self._census is not None:
+            self._census.cancel()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         if self.servicer is not None:
             self.servicer.draining = True  # new calls: WBEM_E_SHUTTING_DOWN from here on
         if self.calls is not None and not await self.calls.drain(self.settings.grace_seconds):
@@ -203,6 +217,8 @@ async def _start_examples(host: Host) -> list[subprocess.Popen[bytes]]:
     url = host.embedded.url if host.embedded is not None else s.redis_url
     data_dir = str(Path(s.data_dir) / "providers")
     env = {**os.environ, "WMIPUT_TASK_KEY_FILE": s.task_key_file} if s.task_key_file else None
+    if tracing.parse_mode(s.tracing) != "off":  # the workers trace as the host does
+        env = {**(env or os.environ), "WMIPUT_TRACING": s.tracing}
     procs = [subprocess.Popen(argv, env=env) for argv in examples.worker_argv(url, s.prefix, "root\\cimv2", data_dir)]
     async with await WbemClient.connect(host.target) as c:
         await examples.install(c)

@@ -15,16 +15,15 @@ from typing import Any, AsyncIterator, Callable
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from host import logs
+from host import logs, metrics, tracing
 from host.access import rights
 from host.access.policy import AccessSettings, NamespaceAccess
 from host.access.rights import Right
 from host.audit import WRITES, AuditLog
 from host.calls import events
-from host.calls.runner import CallRunner
-from host.calls.runner import INFINITE, REQUESTS
+from host.calls.runner import INFINITE, REQUESTS, CallRunner
 from host.calls.store import call_id, keyed_handle
-from host.coordinator import Dispatcher
+from host.coordinator import Dispatcher, overview
 from host.errors import HResult, WbemError, as_wbem_error
 from host.flags import WbemFlag, check_flags
 from host.repository.store import Repository
@@ -70,7 +69,8 @@ def _decoder(cls: type[Message], limit: int, operation: str) -> Callable[[bytes]
 class WbemServicer:
     def __init__(self, repo: Repository, dispatcher: Dispatcher, runner: CallRunner, *, max_message_bytes: int,
                  host_id: str, auth: Authenticator | None = None, audit: AuditLog | None = None,
-                 access: NamespaceAccess | None = None) -> None:
+                 access: NamespaceAccess | None = None, traced: bool = False) -> None:
+        self.traced = traced  # each put in a span (host/tracing.py), the client's span its parent
         self.auth = auth or Authenticator(AuthSettings())
         self.audit = audit
         self.access = access or NamespaceAccess(repo.redis, repo.keys, AccessSettings())
@@ -99,8 +99,11 @@ class WbemServicer:
                             "retry later", operation=operation)
         self.in_flight += 1
         self._idle.clear()
+        metrics.call_started(operation)
+        metrics.start_put()
 
-    def _leave(self) -> None:
+    def _leave(self, operation: str = "") -> None:
+        metrics.call_ended(operation)
         self.in_flight -= 1
         if self.in_flight == 0:
             self._idle.set()
@@ -114,6 +117,8 @@ class WbemServicer:
             for m in service.methods:
                 req_cls = getattr(_module_of(m.input_type), m.input_type.name)
                 fn = getattr(self, m.name)
+                if self.traced and m.name in tracing.PUTS:
+                    fn = (tracing.server_stream if m.server_streaming else tracing.server_unary)(m.name, fn)
                 kw = dict(request_deserializer=_decoder(req_cls, self.max_message_bytes, m.name),
                           response_serializer=lambda msg: msg.SerializeToString())
                 if m.server_streaming:
@@ -143,7 +148,7 @@ class WbemServicer:
                 return None
             finally:
                 if entered:
-                    self._leave()
+                    self._leave(name)
             self._log(name, request, start, None, reply)
             # A put that ran as a call (semisynchronous, or with an idempotency key) is recorded when it ends.
             if not getattr(reply, "call_handle", "") and not getattr(request, "idempotency_key", ""):
@@ -193,14 +198,18 @@ class WbemServicer:
                 return
             finally:
                 if entered:
-                    self._leave()
-            log.info("call", op=name, namespace=getattr(request, "namespace", ""), objects=count,
-                     ms=round((time.perf_counter() - start) * 1000, 2), hresult="WBEM_S_NO_ERROR")
+                    self._leave(name)
+            if not _runs_as_call(name, request):  # a put run as a call has its one event from the runner
+                log.info("call", op=name, namespace=getattr(request, "namespace", ""), objects=count,
+                         ms=round((time.perf_counter() - start) * 1000, 2), hresult="WBEM_S_NO_ERROR")
         return call
 
     @staticmethod
     def _log(name: str, request: Any, start: float, err: WbemError | None, reply: Any = None) -> None:
         ms = round((time.perf_counter() - start) * 1000, 2)
+        if err is not None or not _runs_as_call(name, request):  # a call is counted when it ends (runner)
+            metrics.end_call(name, 0 if isinstance(request, Malformed) else getattr(request, "flags", 0),
+                             err.name if err else "WBEM_S_NO_ERROR", ms / 1000)
         if isinstance(request, Malformed):
             log.warning("call", op=name, ms=ms, hresult=err.name if err else "", error=err.description if err else "")
             return
@@ -263,6 +272,15 @@ class WbemServicer:
         ns = await self.repo.resolve_namespace(r.namespace, "ListProviders")
         schema = await self.repo.schema(ns)
         return api.ListProvidersResponse(providers=await self.dispatcher.registry.describe(ns, schema))
+
+    async def ListTransactions(self, r: api.ListTransactionsRequest, ctx: Ctx) -> api.ListTransactionsResponse:
+        # Every namespace's puts, whoever made them: administrators only once callers authenticate
+        # (is_admin holds for everyone when they do not).
+        if not self.access.is_admin(current_principal()):
+            raise WbemError("WBEM_E_ACCESS_DENIED", f"{current_principal()} is not an administrator (--admins); "
+                            "only administrators may list transactions", operation="ListTransactions")
+        ns = self.repo.namespace_text(r.namespace) if r.namespace else ""
+        return await overview.list_transactions(self.repo.redis, self.repo.keys, ns, r.limit)
 
     async def GetObject(self, r: api.GetObjectRequest, ctx: Ctx) -> api.GetObjectResponse:
         if not r.path:
@@ -446,6 +464,14 @@ def _client(ctx: Ctx) -> str:
 def _module_of(descriptor: Any) -> Any:
     return {"wmiput/v1/services.proto": api, "wmiput/v1/calls.proto": calls,
             "wmiput/v1/security.proto": sec}[descriptor.file.name]
+
+
+def _runs_as_call(name: str, request: Any) -> bool:
+    """Asynchronous, semisynchronous and keyed puts run as calls: CallRunner records how they end."""
+    if isinstance(request, Malformed):
+        return False
+    return name.endswith("Async") or bool(getattr(request, "flags", 0) & WbemFlag.RETURN_IMMEDIATELY) or bool(
+        getattr(request, "idempotency_key", ""))
 
 
 def _target(request: Any, reply: Any) -> str:

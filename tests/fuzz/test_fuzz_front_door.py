@@ -107,7 +107,7 @@ METHODS: dict[str, tuple[str, type[Message], type[Message], bool]] = {
 ASYNC_PUTS = ("PutInstanceAsync", "PutClassAsync", "PutAsync")
 # Methods that change nothing when they succeed; any other success is checked (semisynchronous and
 # asynchronous puts must end failed) or is a violation (a delete, a cancel, a synchronous put).
-READ_ONLY = {"GetObject", "CreateClassEnum", "CreateInstanceEnum", "ListProviders", "AttachCall",
+READ_ONLY = {"GetObject", "CreateClassEnum", "CreateInstanceEnum", "ListProviders", "ListTransactions", "AttachCall",
              "GetCallStatus", "GetResultString", "GetResultObject", "GetNamespaceSecurity", "GetCallerAccessRights"}
 F = WbemFlag
 
@@ -490,6 +490,9 @@ def _request(draw: Any, method: str) -> tuple[Message, str]:
                       "flags": draw(flags_for(method)), "context": draw(contexts)}), "enum"
     if method == "ListProviders":
         return cls(namespace=draw(any_ns), flags=draw(flags_for(method)), context=draw(contexts)), "namespace"
+    if method == "ListTransactions":  # flags: none accepted, as for ListProviders
+        return cls(namespace=draw(st.one_of(any_ns, st.just(""))), flags=draw(flags_for("ListProviders")),
+                   context=draw(contexts), limit=draw(st.integers(-(2**31), 2**31 - 1))), "namespace"
     if method == "AttachCall":
         return cls(call_handle=draw(handles), after_sequence=draw(st.integers(0, 2**64 - 1))), "handle"
     if method == "CancelAsyncCall":
@@ -524,7 +527,7 @@ class Case:
 # Weights: the puts (the decoders and validators that matter most) more often.
 METHOD_WEIGHTS = ["PutInstance"] * 6 + ["PutClass"] * 5 + ["PutInstanceAsync", "PutClassAsync", "PutAsync"] * 2 + [
     "GetObject", "GetObject", "DeleteInstance", "DeleteInstance", "DeleteClass", "CreateClassEnum",
-    "CreateInstanceEnum", "ListProviders", "AttachCall", "CancelAsyncCall", "GetCallStatus", "GetResultString",
+    "CreateInstanceEnum", "ListProviders", "ListTransactions", "AttachCall", "CancelAsyncCall", "GetCallStatus", "GetResultString",
     "GetResultObject", "SetNamespaceSecurity", "SetNamespaceSecurity", "GetNamespaceSecurity", "GetCallerAccessRights"]
 
 

@@ -26,7 +26,7 @@ from wmiput.v1 import object_pb2 as wmiput_dot_v1_dot_object__pb2
 from wmiput.v1 import status_pb2 as wmiput_dot_v1_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18wmiput/v1/provider.proto\x12\twmiput.v1\x1a\x16wmiput/v1/object.proto\x1a\x16wmiput/v1/status.proto\")\n\x06\x43\x61ller\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\"\xce\x02\n\x0cProviderTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12#\n\x05phase\x18\x03 \x01(\x0e\x32\x14.wmiput.v1.TaskPhase\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x12\n\nclass_name\x18\x05 \x01(\t\x12\x11\n\tnamespace\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12%\n\x06object\x18\x08 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\x12\r\n\x05\x66lags\x18\t \x01(\r\x12#\n\x07\x63ontext\x18\n \x01(\x0b\x32\x12.wmiput.v1.Context\x12!\n\x06\x63\x61ller\x18\x0b \x01(\x0b\x32\x11.wmiput.v1.Caller\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\x0c \x01(\x03\x12\x10\n\x08reply_to\x18\r \x01(\t\"\xbb\x01\n\rProviderReply\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12#\n\x05phase\x18\x03 \x01(\x0e\x32\x14.wmiput.v1.TaskPhase\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x0f\n\x07hresult\x18\x05 \x01(\r\x12)\n\x06status\x18\x06 \x01(\x0b\x32\x19.wmiput.v1.ExtendedStatus\x12\x11\n\tworker_id\x18\x07 \x01(\t*\x80\x01\n\tTaskPhase\x12\x1a\n\x16TASK_PHASE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_PHASE_PREPARE\x10\x01\x12\x15\n\x11TASK_PHASE_COMMIT\x10\x02\x12\x14\n\x10TASK_PHASE_ABORT\x10\x03\x12\x12\n\x0eTASK_PHASE_PUT\x10\x04\x42$\n\x0cio.wmiput.v1P\x01Z\x12wmiput/v1;wmiputv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18wmiput/v1/provider.proto\x12\twmiput.v1\x1a\x16wmiput/v1/object.proto\x1a\x16wmiput/v1/status.proto\")\n\x06\x43\x61ller\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\"\xc5\x03\n\x0cProviderTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12#\n\x05phase\x18\x03 \x01(\x0e\x32\x14.wmiput.v1.TaskPhase\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x12\n\nclass_name\x18\x05 \x01(\t\x12\x11\n\tnamespace\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12%\n\x06object\x18\x08 \x01(\x0b\x32\x15.wmiput.v1.WbemObject\x12\r\n\x05\x66lags\x18\t \x01(\r\x12#\n\x07\x63ontext\x18\n \x01(\x0b\x32\x12.wmiput.v1.Context\x12!\n\x06\x63\x61ller\x18\x0b \x01(\x0b\x32\x11.wmiput.v1.Caller\x12\x18\n\x10\x64\x65\x61\x64line_unix_ms\x18\x0c \x01(\x03\x12\x10\n\x08reply_to\x18\r \x01(\t\x12@\n\rtrace_context\x18\x0e \x03(\x0b\x32).wmiput.v1.ProviderTask.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbb\x01\n\rProviderReply\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12#\n\x05phase\x18\x03 \x01(\x0e\x32\x14.wmiput.v1.TaskPhase\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x0f\n\x07hresult\x18\x05 \x01(\r\x12)\n\x06status\x18\x06 \x01(\x0b\x32\x19.wmiput.v1.ExtendedStatus\x12\x11\n\tworker_id\x18\x07 \x01(\t*\x80\x01\n\tTaskPhase\x12\x1a\n\x16TASK_PHASE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_PHASE_PREPARE\x10\x01\x12\x15\n\x11TASK_PHASE_COMMIT\x10\x02\x12\x14\n\x10TASK_PHASE_ABORT\x10\x03\x12\x12\n\x0eTASK_PHASE_PUT\x10\x04\x42$\n\x0cio.wmiput.v1P\x01Z\x12wmiput/v1;wmiputv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wmiput.v1.provider_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014io.wmiput.v1P\001Z\022wmiput/v1;wmiputv1'
-  _globals['_TASKPHASE']._serialized_start=658
-  _globals['_TASKPHASE']._serialized_end=786
+  _globals['_PROVIDERTASK_TRACECONTEXTENTRY']._loaded_options = None
+  _globals['_PROVIDERTASK_TRACECONTEXTENTRY']._serialized_options = b'8\001'
+  _globals['_TASKPHASE']._serialized_start=777
+  _globals['_TASKPHASE']._serialized_end=905
   _globals['_CALLER']._serialized_start=87
   _globals['_CALLER']._serialized_end=128
   _globals['_PROVIDERTASK']._serialized_start=131
-  _globals['_PROVIDERTASK']._serialized_end=465
-  _globals['_PROVIDERREPLY']._serialized_start=468
-  _globals['_PROVIDERREPLY']._serialized_end=655
+  _globals['_PROVIDERTASK']._serialized_end=584
+  _globals['_PROVIDERTASK_TRACECONTEXTENTRY']._serialized_start=533
+  _globals['_PROVIDERTASK_TRACECONTEXTENTRY']._serialized_end=584
+  _globals['_PROVIDERREPLY']._serialized_start=587
+  _globals['_PROVIDERREPLY']._serialized_end=774
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 from wmiput.v1 import object_pb2 as _object_pb2
 from wmiput.v1 import status_pb2 as _status_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -30,7 +31,14 @@ class Caller(_message.Message):
     def __init__(self, principal: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
 
 class ProviderTask(_message.Message):
-    __slots__ = ("task_id", "transaction_id", "phase", "level", "class_name", "namespace", "provider", "object", "flags", "context", "caller", "deadline_unix_ms", "reply_to")
+    __slots__ = ("task_id", "transaction_id", "phase", "level", "class_name", "namespace", "provider", "object", "flags", "context", "caller", "deadline_unix_ms", "reply_to", "trace_context")
+    class TraceContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +52,7 @@ class ProviderTask(_message.Message):
     CALLER_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     transaction_id: str
     phase: TaskPhase
@@ -57,7 +66,8 @@ class ProviderTask(_message.Message):
     caller: Caller
     deadline_unix_ms: int
     reply_to: str
-    def __init__(self, task_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., phase: _Optional[_Union[TaskPhase, str]] = ..., level: _Optional[int] = ..., class_name: _Optional[str] = ..., namespace: _Optional[str] = ..., provider: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ..., reply_to: _Optional[str] = ...) -> None: ...
+    trace_context: _containers.ScalarMap[str, str]
+    def __init__(self, task_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., phase: _Optional[_Union[TaskPhase, str]] = ..., level: _Optional[int] = ..., class_name: _Optional[str] = ..., namespace: _Optional[str] = ..., provider: _Optional[str] = ..., object: _Optional[_Union[_object_pb2.WbemObject, _Mapping]] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., deadline_unix_ms: _Optional[int] = ..., reply_to: _Optional[str] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ProviderReply(_message.Message):
     __slots__ = ("task_id", "transaction_id", "phase", "level", "hresult", "status", "worker_id")

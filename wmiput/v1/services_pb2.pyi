@@ -1,12 +1,26 @@
 from wmiput.v1 import calls_pb2 as _calls_pb2
 from wmiput.v1 import object_pb2 as _object_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TransactionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSACTION_STATE_UNSPECIFIED: _ClassVar[TransactionState]
+    TRANSACTION_STATE_PREPARING: _ClassVar[TransactionState]
+    TRANSACTION_STATE_PUTTING: _ClassVar[TransactionState]
+    TRANSACTION_STATE_COMMITTING: _ClassVar[TransactionState]
+    TRANSACTION_STATE_ABORTING: _ClassVar[TransactionState]
+TRANSACTION_STATE_UNSPECIFIED: TransactionState
+TRANSACTION_STATE_PREPARING: TransactionState
+TRANSACTION_STATE_PUTTING: TransactionState
+TRANSACTION_STATE_COMMITTING: TransactionState
+TRANSACTION_STATE_ABORTING: TransactionState
 
 class PutClassRequest(_message.Message):
     __slots__ = ("namespace", "object", "flags", "context", "idempotency_key")
@@ -159,16 +173,18 @@ class ListProvidersRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ...) -> None: ...
 
 class WorkerInfo(_message.Message):
-    __slots__ = ("worker_id", "hostname", "pid", "last_seen_unix_ms")
+    __slots__ = ("worker_id", "hostname", "pid", "last_seen_unix_ms", "tasks_in_flight")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    TASKS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     hostname: str
     pid: int
     last_seen_unix_ms: int
-    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ..., last_seen_unix_ms: _Optional[int] = ...) -> None: ...
+    tasks_in_flight: int
+    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ..., last_seen_unix_ms: _Optional[int] = ..., tasks_in_flight: _Optional[int] = ...) -> None: ...
 
 class ProviderInfo(_message.Message):
     __slots__ = ("name", "namespace", "hosting_model", "supports_put", "supports_get", "supports_delete", "supports_enumeration", "classes", "workers", "backlog", "pending", "oldest_pending_ms")
@@ -203,3 +219,53 @@ class ListProvidersResponse(_message.Message):
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     providers: _containers.RepeatedCompositeFieldContainer[ProviderInfo]
     def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ...) -> None: ...
+
+class ListTransactionsRequest(_message.Message):
+    __slots__ = ("namespace", "flags", "context", "limit")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    flags: int
+    context: _object_pb2.Context
+    limit: int
+    def __init__(self, namespace: _Optional[str] = ..., flags: _Optional[int] = ..., context: _Optional[_Union[_object_pb2.Context, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class TransactionInfo(_message.Message):
+    __slots__ = ("transaction_id", "namespace", "class_name", "relpath", "state", "owner_host", "owner_alive", "creator_host", "created_unix_ms", "age_ms", "deadline_unix_ms", "providers", "cancel_requested")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    RELPATH_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_HOST_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ALIVE_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_HOST_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    AGE_MS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    namespace: str
+    class_name: str
+    relpath: str
+    state: TransactionState
+    owner_host: str
+    owner_alive: bool
+    creator_host: str
+    created_unix_ms: int
+    age_ms: int
+    deadline_unix_ms: int
+    providers: _containers.RepeatedScalarFieldContainer[str]
+    cancel_requested: bool
+    def __init__(self, transaction_id: _Optional[str] = ..., namespace: _Optional[str] = ..., class_name: _Optional[str] = ..., relpath: _Optional[str] = ..., state: _Optional[_Union[TransactionState, str]] = ..., owner_host: _Optional[str] = ..., owner_alive: _Optional[bool] = ..., creator_host: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., age_ms: _Optional[int] = ..., deadline_unix_ms: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ..., cancel_requested: _Optional[bool] = ...) -> None: ...
+
+class ListTransactionsResponse(_message.Message):
+    __slots__ = ("transactions", "total_unfinished")
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_UNFINISHED_FIELD_NUMBER: _ClassVar[int]
+    transactions: _containers.RepeatedCompositeFieldContainer[TransactionInfo]
+    total_unfinished: int
+    def __init__(self, transactions: _Optional[_Iterable[_Union[TransactionInfo, _Mapping]]] = ..., total_unfinished: _Optional[int] = ...) -> None: ...

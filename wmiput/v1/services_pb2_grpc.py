@@ -76,6 +76,11 @@ class WbemServiceStub:
                 request_serializer=wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.SerializeToString,
                 response_deserializer=wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.FromString,
                 _registered_method=True)
+        self.ListTransactions = channel.unary_unary(
+                '/wmiput.v1.WbemService/ListTransactions',
+                request_serializer=wmiput_dot_v1_dot_services__pb2.ListTransactionsRequest.SerializeToString,
+                response_deserializer=wmiput_dot_v1_dot_services__pb2.ListTransactionsResponse.FromString,
+                _registered_method=True)
         self.PutInstanceAsync = channel.unary_stream(
                 '/wmiput.v1.WbemService/PutInstanceAsync',
                 request_serializer=wmiput_dot_v1_dot_calls__pb2.PutInstanceAsyncRequest.SerializeToString,
@@ -163,6 +168,15 @@ class WbemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTransactions(self, request, context):
+        """The provider-backed puts whose two-phase commit is not finished (in doubt): preparing,
+        decided and committing or aborting, or handed to recovery. Oldest first. Administrators
+        only once callers authenticate (it names every caller's objects); anyone otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PutInstanceAsync(self, request, context):
         """IWbemServices::PutInstanceAsync: IWbemObjectSink events (accepted, progress SetStatus
         with WBEM_FLAG_SEND_STATUS, one final SetStatus).
@@ -242,6 +256,11 @@ def add_WbemServiceServicer_to_server(servicer, server):
                     servicer.ListProviders,
                     request_deserializer=wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.FromString,
                     response_serializer=wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.SerializeToString,
+            ),
+            'ListTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransactions,
+                    request_deserializer=wmiput_dot_v1_dot_services__pb2.ListTransactionsRequest.FromString,
+                    response_serializer=wmiput_dot_v1_dot_services__pb2.ListTransactionsResponse.SerializeToString,
             ),
             'PutInstanceAsync': grpc.unary_stream_rpc_method_handler(
                     servicer.PutInstanceAsync,
@@ -486,6 +505,33 @@ class WbemService:
             '/wmiput.v1.WbemService/ListProviders',
             wmiput_dot_v1_dot_services__pb2.ListProvidersRequest.SerializeToString,
             wmiput_dot_v1_dot_services__pb2.ListProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wmiput.v1.WbemService/ListTransactions',
+            wmiput_dot_v1_dot_services__pb2.ListTransactionsRequest.SerializeToString,
+            wmiput_dot_v1_dot_services__pb2.ListTransactionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
