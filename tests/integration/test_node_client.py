@@ -169,3 +169,28 @@ async def test_the_node_client_talks_tls_with_a_bearer_token_and_is_refused_with
         assert (refused["hresult"], refused["name"]) == ("0x80041003", "WBEM_E_ACCESS_DENIED")
     finally:
         await h.stop()
+
+
+async def test_the_node_status_script_lists_providers_workers_and_transactions(host, client, tmp_path, redis_url,
+                                                                               key_prefix):
+    """examples/node/status.js: ListProviders and ListTransactions from Node.js, as `wmiput status`."""
+    from tests.provider_env import Workers, dynamic, prop, register, wait_live
+
+    w = Workers(tmp_path, redis_url, key_prefix)
+    try:
+        await register(client, "NodeStatus")
+        w.start("NodeStatus")
+        await client.put_class(dynamic("Node_Status", "NodeStatus", prop("Id", "string", key=True)))
+        await wait_live(client, "NodeStatus")
+        assert NODE is not None
+        proc = await asyncio.to_thread(
+            subprocess.run, [NODE, str(EXAMPLE / "status.js"), host.target], cwd=EXAMPLE, capture_output=True,
+            text=True, timeout=60, check=False)
+    finally:
+        w.stop_all()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    [p] = [p for p in out["providers"] if p["name"] == "NodeStatus"]
+    assert p["classes"] == ["Node_Status"] and p["backlog"] == 0 and p["pending"] == 0
+    assert len(p["workers"]) == 1 and p["workers"][0]["tasks_in_flight"] == 0
+    assert out["transactions"] == [] and out["transactions_unfinished"] == 0
