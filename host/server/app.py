@@ -219,6 +219,12 @@ async def _start_examples(host: Host) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "WMIPUT_TASK_KEY_FILE": s.task_key_file} if s.task_key_file else None
     if tracing.parse_mode(s.tracing) != "off":  # the workers trace as the host does
         env = {**(env or os.environ), "WMIPUT_TRACING": s.tracing}
+    # The workers serve metrics if the host does, each on a port of its own (logged): never the
+    # host's address, which an inherited WMIPUT_METRICS_LISTEN would give them.
+    host_side = (env or os.environ).get("WMIPUT_METRICS_LISTEN", "")
+    if s.metrics_listen or host_side:
+        addr = (s.metrics_listen or host_side).rpartition(":")[0]
+        env = {**(env or os.environ), "WMIPUT_METRICS_LISTEN": f"{addr}:0"}
     procs = [subprocess.Popen(argv, env=env) for argv in examples.worker_argv(url, s.prefix, "root\\cimv2", data_dir)]
     async with await WbemClient.connect(host.target) as c:
         await examples.install(c)

@@ -26,10 +26,10 @@ Sample = tuple[str, tuple[tuple[str, str], ...]]
 
 
 @pytest.fixture
-def host_settings(redis_url: str, key_prefix: str) -> Settings:
+def host_settings(redis_url: str, key_prefix: str, tmp_path: Path) -> Settings:
     return Settings(listen="127.0.0.1:0", redis_url=redis_url, prefix=key_prefix, server_name="TESTHOST",
                     log_format="json", log_level="warning", grace_seconds=5.0, metrics_listen="127.0.0.1:0",
-                    metrics_census_seconds=0.2)
+                    metrics_census_seconds=0.2, data_dir=str(tmp_path / "data"))
 
 
 def scrape(port: int) -> dict[Sample, float]:
@@ -149,3 +149,22 @@ async def test_metrics_count_a_known_workload_and_every_phase(host: Any, client:
             assert delta(w_after, before_w[n], "wmiput_worker_task_seconds_count", provider=n, phase=phase) == 5
         assert value(w_after, "wmiput_worker_tasks_in_flight", provider=n) == 0
         assert value(w_after, "process_cpu_seconds_total") > 0  # the standard process metrics are there
+
+
+async def test_the_example_workers_of_a_host_with_metrics_take_ports_of_their_own(
+        host: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`WMIPUT_METRICS_LISTEN=127.0.0.1:9464 wmiput serve --example-providers`: the workers the host
+    starts inherit the environment, and must not try the host's own port (they would exit)."""
+    from host.server.app import _start_examples
+    from workers import examples
+
+    monkeypatch.setenv("WMIPUT_METRICS_LISTEN", f"127.0.0.1:{host.metrics_port}")
+    procs = await _start_examples(host)
+    try:
+        await wait_live(client, *examples.PROVIDERS)
+        assert all(p.poll() is None for p in procs), "an example worker exited"
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(15)
