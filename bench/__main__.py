@@ -159,9 +159,8 @@ async def alternative(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     return {"status": "ran", "module": "bench.alternative_celery", "workers": ALT_WORKERS, "runs": out}
 
 
-async def run_all(env: Env, args: argparse.Namespace, started_at: str) -> dict[str, Any]:
-    t0 = time.monotonic()
-    machine = report.machine()  # the load average before this run adds its own
+def _cancel_on_signals() -> None:
+    """SIGINT or SIGTERM: stop the drivers and cancel the running bench (its clean-up still runs)."""
     loop, main_task = asyncio.get_running_loop(), asyncio.current_task()
     assert main_task is not None
 
@@ -170,6 +169,12 @@ async def run_all(env: Env, args: argparse.Namespace, started_at: str) -> dict[s
         main_task.cancel()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupt)
+
+
+async def run_all(env: Env, args: argparse.Namespace, started_at: str) -> dict[str, Any]:
+    t0 = time.monotonic()
+    machine = report.machine()  # the load average before this run adds its own
+    _cancel_on_signals()
     env.start_redis()
     env.start_host()
     client = await env.connect()
@@ -273,8 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         env.close()
         from bench import metrics_cost
 
+        async def cost() -> dict[str, Any]:
+            _cancel_on_signals()
+            return await metrics_cost.run_metrics_cost(args, tmp)
+
         def measure() -> None:
-            doc = eventloop.run(metrics_cost.run_metrics_cost(args, tmp))
+            doc = eventloop.run(cost())
             print(f"\nratios (on/off): {json.dumps(doc['ratios'])}")
             print(f"wrote {metrics_cost.write(args.out, doc)}")
         return _guarded(args, tmp, measure)
@@ -321,14 +330,7 @@ def scale_main(args: argparse.Namespace, tmp: Path, started_at: str) -> int:
     from bench import scale
 
     async def go() -> dict[str, Any]:
-        loop, main_task = asyncio.get_running_loop(), asyncio.current_task()
-        assert main_task is not None
-
-        def interrupt() -> None:
-            Stop.requested = True
-            main_task.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, interrupt)
+        _cancel_on_signals()
         return await scale.run_scale(args, tmp, started_at)
 
     def run() -> None:
