@@ -13,6 +13,7 @@ docs/observability.md.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import time
@@ -87,14 +88,12 @@ def serve(listen: str) -> Any:
 
 async def census_loop(registry: Any, repo: Any, every_s: float) -> None:
     """Refresh the per-provider gauges from Redis every `every_s` seconds (one host's view)."""
-    import asyncio
-
     while True:
         try:
             rows = []
             for ns in await repo.namespaces():
                 schema = await repo.schema(ns)
-                for info in await registry.describe(ns, schema):
+                for info in await registry.describe(ns, schema, fresh=False):
                     rows.append({"name": info.name, "backlog": info.backlog, "pending": info.pending,
                                  "oldest_ms": info.oldest_pending_ms, "workers": len(info.workers)})
             provider_census(rows)

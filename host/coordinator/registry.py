@@ -161,9 +161,11 @@ class ProviderRegistry:
                                           pid=beat.get("pid", 0), last_seen_unix_ms=beat["last_seen_unix_ms"]))
         return sorted(out, key=lambda w: w.worker_id)
 
-    async def describe(self, ns: str, schema: Schema) -> list[api.ProviderInfo]:
-        """Registered providers with their classes, live workers and stream backlog."""
-        self._cache.pop(ns.lower(), None)
+    async def describe(self, ns: str, schema: Schema, *, fresh: bool = True) -> list[api.ProviderInfo]:
+        """Registered providers with their classes, live workers and stream backlog. `fresh`: read
+        the registrations again (ListProviders); the metrics census keeps the cache the puts use."""
+        if fresh:
+            self._cache.pop(ns.lower(), None)
         regs = await self.registrations(ns)
         served: dict[str, list[str]] = {}
         for name in schema.classes:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from host.flags import WbemFlag
 from host.mof.compiler import CLASS_FLAG_WORDS, INSTANCE_FLAG_WORDS, Compiler, Unit
 from host.mof.errors import MofError
 from host.mof.loader import LoadReport, load
@@ -158,4 +157,4 @@ def _progress_bar(total: int) -> Any:
     return tqdm(total=total, unit="put", desc="mofcomp", file=sys.stderr, dynamic_ncols=True)
 
 
-__all__ = ["add_parser", "run", "translate_mofcomp_argv", "WbemFlag"]
+__all__ = ["add_parser", "run", "translate_mofcomp_argv"]
